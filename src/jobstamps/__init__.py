@@ -1,0 +1,53 @@
+"""
+Make-like caching of idempotent functions and shell commands.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HashMethod",
+    "JobstampedFunction",
+    "MTimeMethod",
+    "Method",
+    "StampKey",
+    "jobstamped",
+    "out_of_date",
+    "run",
+]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._decorator import JobstampedFunction, jobstamped
+    from ._key import StampKey
+    from ._methods import HashMethod, Method, MTimeMethod
+    from .jobstamp import out_of_date, run
+
+# Names are imported on first use: a cached `jobstamp` run imports only the
+# modules it needs, and typing (for the decorator's generics) is not one.
+_SOURCES = {
+    "HashMethod": "._methods",
+    "JobstampedFunction": "._decorator",
+    "MTimeMethod": "._methods",
+    "Method": "._methods",
+    "StampKey": "._key",
+    "jobstamped": "._decorator",
+    "out_of_date": ".jobstamp",
+    "run": ".jobstamp",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("jobstamps")
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module 'jobstamps' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(source, __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -1,0 +1,332 @@
+"""
+The decision and the run: the only module that combines key, method and store.
+
+One :class:`Job` per cached function. A call is keyed (:mod:`._key`), its
+stamp loaded (:mod:`._store`), its outputs and dependencies checked
+(:mod:`._methods`); on a hit the stored result is returned, on a miss the
+dependencies are fingerprinted, the function runs, and its result is stamped.
+The decorator, the 0.0.20 ``run``/``out_of_date`` and the ``jobstamp`` command
+are thin layers over this.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import stat as stat_module
+import time
+
+from . import _config, _log, _methods
+from ._key import KeyBuilder, StampKey
+from ._store import DirectoryStore, Stamp, StampFormatError
+from .exceptions import CacheDirError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from ._methods import Fingerprint, Method
+    from ._store import Dependencies
+
+    PathSpec = Iterable[str | os.PathLike[str]] | Callable[..., Iterable[str | os.PathLike[str]]] | None
+
+DISABLED_REASON = "JOBSTAMPS_DISABLED"
+
+_stores: dict[str, DirectoryStore] = {}
+_HASHES = _methods.HashMethod()
+
+
+def store_for(root: str) -> DirectoryStore:
+    """
+    The store of stamps under *root*, one per process so that all jobs share
+    what it remembers.
+    """
+    store = _stores.get(root)
+    if store is None:
+        store = _stores[root] = DirectoryStore(root)
+    return store
+
+
+class Job:
+    """
+    Everything about one cached function that does not change between calls.
+    """
+
+    __slots__ = ("_dependencies", "_outputs", "cache_dir", "func", "keys", "method")
+
+    def __init__(
+        self,
+        func: Callable[..., object],
+        *,
+        dependencies: PathSpec = None,
+        outputs: PathSpec = None,
+        method: object = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        version: object = None,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"jobstamps can only cache callables, not {func!r}")
+        self.func = func
+        self.keys = KeyBuilder(func, version)
+        self._dependencies = _spec(dependencies, "dependencies")
+        self._outputs = _spec(outputs, "outputs")
+        self.method: Method = _methods.resolve(_methods.MTimeMethod if method is None else method)
+        if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+            raise TypeError(f"jobstamps: cache_dir must be a path, not {cache_dir!r}")
+        self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+
+    def call(
+        self,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+        dependencies: Iterable[object] | None = None,
+        outputs: Iterable[object] | None = None,
+    ) -> object:
+        """
+        The result of ``func(*args, **kwargs)``, from its stamp if fresh.
+
+        *dependencies* and *outputs*, when given, replace the job's own for
+        this call (the 0.0.20 API passes them with every call).
+        """
+        if _config.disabled():
+            _log.debug("%s: running, caching is disabled (%s)", self.keys.function, DISABLED_REASON)
+            return self.func(*args, **kwargs)
+        digest = self.keys.digest(args, kwargs)
+        deps = self._paths(self._dependencies, dependencies, "dependencies", args, kwargs)
+        outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
+        store = self._store()
+        path = store.path(self.keys.function, digest)
+        stamp = _load(store, path)
+        method = self._method()
+        reason, refreshed = _stale(stamp, path, deps, outs, method)
+        if reason is None:
+            assert stamp is not None
+            _log.debug("%s: hit, using %s", self.keys.function, path)
+            if refreshed is not None:
+                _refresh(store, path, stamp, refreshed)
+            return pickle.loads(stamp.result)
+        _log.debug("%s: running, %s: %s", self.keys.function, reason[1], reason[0])
+        return self._run(store, path, args, kwargs, deps, outs, method)
+
+    def out_of_date(
+        self,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+        dependencies: Iterable[object] | None = None,
+        outputs: Iterable[object] | None = None,
+    ) -> str | None:
+        """
+        None if the call would be served from its stamp, else the path that
+        makes it run: the stamp's own when there is none, a missing output, a
+        missing or changed dependency.
+        """
+        if _config.disabled():
+            return DISABLED_REASON
+        digest = self.keys.digest(args, kwargs)
+        deps = self._paths(self._dependencies, dependencies, "dependencies", args, kwargs)
+        outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
+        store = self._store()
+        path = store.path(self.keys.function, digest)
+        reason, _ = _stale(_load(store, path), path, deps, outs, self._method())
+        return None if reason is None else reason[0]
+
+    def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
+        return self.keys.key(args, kwargs)
+
+    def clear(self) -> None:
+        """
+        Forget every stamp of this function (under its cache directory).
+        """
+        self._store().clear(self.keys.function)
+
+    def stamp_path(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
+        return self._store().path(self.keys.function, self.keys.digest(args, kwargs))
+
+    def _store(self) -> DirectoryStore:
+        return store_for(self.cache_dir or _config.default_cache_dir())
+
+    def _method(self) -> Method:
+        return _HASHES if _config.always_use_hashes() else self.method
+
+    def _paths(
+        self,
+        own: tuple[str, ...] | Callable[..., Iterable[object]],
+        given: Iterable[object] | None,
+        what: str,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+    ) -> tuple[str, ...]:
+        if given is not None:
+            return _as_paths(given, what)
+        if isinstance(own, tuple):
+            return own
+        try:
+            listed = own(*args, **kwargs)
+        except Exception as e:
+            e.add_note(f"(raised by the {what} callable of {self.keys.function})")
+            raise
+        return _as_paths(listed, f"the {what} callable's result")
+
+    def _run(
+        self,
+        store: DirectoryStore,
+        path: str,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+        deps: tuple[str, ...],
+        outs: tuple[str, ...],
+        method: Method,
+    ) -> object:
+        try:
+            store.prepare(path)
+            writable: OSError | None = None
+        except (FileExistsError, NotADirectoryError) as e:
+            raise _cache_dir_error(store.root, e) from e
+        except OSError as e:
+            writable = e  # read-only or full: still run, warn once after
+        # Fingerprints come first, so an edit made while the job runs shows
+        # up as a change next time.
+        created_ns = time.time_ns()
+        fingerprints = tuple((dep, _fingerprint(dep, method)) for dep in deps)
+        result = self.func(*args, **kwargs)
+        if writable is not None:
+            _log.warn(f"could not write the stamp of {self.keys.function}: {writable}", stacklevel=4)
+            return result
+        try:
+            pickled = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:
+            _log.warn(
+                f"the result of {self.keys.function} can't be pickled, so it "
+                f"was not stamped ({type(e).__name__}: {e})",
+                stacklevel=4,
+            )
+            return result
+        try:
+            store.save(path, Stamp(created_ns, fingerprints, outs, pickled))
+        except OSError as e:
+            _log.warn(f"could not write the stamp of {self.keys.function}: {e}", stacklevel=4)
+        return result
+
+
+def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[object]]:
+    if spec is None:
+        return ()
+    if callable(spec):
+        return spec
+    return _as_paths(spec, what)
+
+
+def _as_paths(paths: object, what: str) -> tuple[str, ...]:
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise TypeError(
+            f"jobstamps: {what} must be an iterable of paths, not the single "
+            f"path {paths!r}; wrap it in a list"
+        )
+    try:
+        items: tuple[object, ...] = tuple(paths)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"jobstamps: {what} must be an iterable of paths (or a callable "
+            f"returning one), not {paths!r}"
+        ) from None
+    try:
+        return tuple(os.fsdecode(item) for item in items)  # type: ignore[arg-type]
+    except TypeError:
+        bad = next(i for i in items if not isinstance(i, str | bytes | os.PathLike))
+        raise TypeError(
+            f"jobstamps: {what} must hold paths (str or os.PathLike), not {bad!r}"
+        ) from None
+
+
+def _load(store: DirectoryStore, path: str) -> Stamp | None:
+    try:
+        return store.load(path)
+    except StampFormatError as e:
+        _log.debug("ignoring the stamp %s: %s", path, e)
+    except NotADirectoryError as e:
+        raise _cache_dir_error(store.root, e) from e
+    except OSError as e:
+        _log.debug("ignoring the stamp %s: %s", path, e)
+    return None
+
+
+def _cache_dir_error(root: str, error: OSError) -> CacheDirError:
+    return CacheDirError(
+        error.errno or errno.ENOTDIR,
+        f"jobstamps can't keep stamps in {root!r}: it, or a folder jobstamps "
+        f"needs inside it, is not a directory ({error.strerror or error})",
+        root,
+    )
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat_module.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(
+            errno.EISDIR,
+            "jobstamps dependencies must be files, and this is a directory; "
+            "list the files in it instead",
+            path,
+        )
+    return st
+
+
+def _fingerprint(path: str, method: Method) -> Fingerprint | None:
+    st = _stat(path)
+    return None if st is None else method.fingerprint(path, st)
+
+
+def _stale(
+    stamp: Stamp | None,
+    path: str,
+    deps: tuple[str, ...],
+    outs: tuple[str, ...],
+    method: Method,
+) -> tuple[tuple[str, str] | None, Dependencies | None]:
+    """
+    Why the call must run, as ``(path, reason)``, or None if it need not;
+    and, when fresh, refreshed dependency fingerprints worth writing back.
+    """
+    if stamp is None:
+        return (path, "no stamp"), None
+    for output in outs:
+        if not os.path.exists(output):
+            return (output, "output missing"), None
+    recorded: Dependencies = stamp.dependencies
+    if len(recorded) != len(deps) or any(r[0] != d for r, d in zip(recorded, deps, strict=True)):
+        then = dict(recorded)
+        added = next((d for d in deps if d not in then), None)
+        if added is not None:
+            return (added, "dependency added"), None
+        removed = next((p for p, _ in recorded if p not in set(deps)), None)
+        if removed is not None:
+            return (removed, "dependency removed"), None
+        recorded = tuple((d, then[d]) for d in deps)  # same files, new order
+    refreshed: list[tuple[str, Fingerprint | None]] | None = None
+    for i, (dep, fingerprint) in enumerate(recorded):
+        st = _stat(dep)
+        if st is None:
+            return (dep, "dependency missing"), None
+        if fingerprint is None:
+            return (dep, "dependency appeared"), None
+        now = method.check(dep, st, fingerprint)
+        if now is None:
+            return (dep, "dependency changed"), None
+        if now != fingerprint:
+            if refreshed is None:
+                refreshed = list(recorded)
+            refreshed[i] = (dep, now)
+    return None, None if refreshed is None else tuple(refreshed)
+
+
+def _refresh(store: DirectoryStore, path: str, stamp: Stamp, deps: Dependencies) -> None:
+    # The files were verified unchanged by content; recording their new stat
+    # lets the next check skip reading them. Losing this write costs nothing.
+    try:
+        store.save(path, Stamp(stamp.created_ns, deps, stamp.outputs, stamp.result))
+    except OSError as e:
+        _log.debug("could not refresh the stamp %s: %s", path, e)

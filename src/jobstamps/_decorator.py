@@ -1,0 +1,134 @@
+"""
+``@jobstamped``: the typed face of :class:`._core.Job`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar, overload
+
+from ._core import Job
+
+if TYPE_CHECKING:
+    import os
+
+    from ._core import PathSpec
+    from ._key import StampKey
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class JobstampedFunction(Generic[P, R]):
+    """
+    A function whose results are stamped: call it as the function itself.
+
+    Besides calling, it answers :meth:`out_of_date`, :meth:`key` and
+    :meth:`clear`; ``__wrapped__`` is the undecorated function.
+    """
+
+    __wrapped__: Callable[P, R]
+
+    def __init__(self, func: Callable[P, R], job: Job) -> None:
+        self._job = job
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._job.call(args, kwargs)  # type: ignore[return-value]
+
+    def out_of_date(self, *args: P.args, **kwargs: P.kwargs) -> str | None:
+        """
+        None if this call would return its stamped result without running.
+
+        Otherwise the path that makes it run: the stamp's own path when there
+        is no stamp, the first missing output, or the first missing or changed
+        dependency; ``"JOBSTAMPS_DISABLED"`` while caching is disabled.
+        """
+        return self._job.out_of_date(args, kwargs)
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> StampKey:
+        """
+        The :class:`~jobstamps.StampKey` this call is stamped under.
+        """
+        return self._job.key(args, kwargs)
+
+    def clear(self) -> None:
+        """
+        Forget every stamp of this function, whatever its arguments.
+        """
+        self._job.clear()
+
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., R]:
+        if instance is None:
+            return self
+        return functools.partial(self, instance)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<jobstamped {self._job.keys.function}>"
+
+
+@overload
+def jobstamped(func: Callable[P, R], /) -> JobstampedFunction[P, R]: ...
+
+
+@overload
+def jobstamped(
+    *,
+    dependencies: PathSpec = None,
+    outputs: PathSpec = None,
+    method: object = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    version: object = None,
+) -> Callable[[Callable[P, R]], JobstampedFunction[P, R]]: ...
+
+
+def jobstamped(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    dependencies: PathSpec = None,
+    outputs: PathSpec = None,
+    method: object = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    version: object = None,
+) -> JobstampedFunction[P, R] | Callable[[Callable[P, R]], JobstampedFunction[P, R]]:
+    """
+    Run the decorated function only when its arguments or files changed.
+
+    A call returns the stamped result of an earlier call with the same
+    arguments, without running, while every output exists and no dependency
+    changed. Works bare (``@jobstamped``) or with arguments.
+
+    Args:
+        dependencies: The files the result depends on: an iterable of paths,
+            or a callable that receives the function's arguments and returns
+            one.
+        outputs: The files the function writes, in the same forms; a missing
+            one makes the call run again.
+        method: How a changed dependency is told: :class:`MTimeMethod`
+            (default), :class:`HashMethod`, or any :class:`Method`, as a class
+            or an instance.
+        cache_dir: Where stamps are kept; default ``$JOBSTAMPS_CACHE_DIR``,
+            else the user's cache directory.
+        version: Part of every key: change it when the function's behaviour
+            changes, to retire its old stamps.
+
+    Raises:
+        TypeError: An argument above is of the wrong kind.
+    """
+
+    def decorate(f: Callable[P, R]) -> JobstampedFunction[P, R]:
+        job = Job(
+            f,
+            dependencies=dependencies,
+            outputs=outputs,
+            method=method,
+            cache_dir=cache_dir,
+            version=version,
+        )
+        return JobstampedFunction(f, job)
+
+    if func is None:
+        return decorate
+    return decorate(func)

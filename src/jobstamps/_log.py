@@ -1,0 +1,56 @@
+"""
+Debug logging and warnings, without importing :mod:`logging` on every run.
+
+Hits and misses go to the ``logging`` logger named ``"jobstamps"``. Importing
+:mod:`logging` costs more than a whole cached ``jobstamp`` run may, so a
+record is only built when someone can see it: ``JOBSTAMPS_DEBUG`` is set, or
+the program already uses :mod:`logging` and enabled DEBUG for this logger.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from . import _config
+from .exceptions import JobstampsWarning
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+
+LOGGER_NAME = "jobstamps"
+
+
+def debug(message: str, *args: object) -> None:
+    if "logging" not in sys.modules and not _config.debug():
+        return
+    import logging
+
+    logger = logging.getLogger(LOGGER_NAME)
+    if _config.debug():
+        _show_on_stderr(logger)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(message, *args)
+
+
+def warn(message: str, stacklevel: int) -> None:
+    """
+    Warn the caller of the decorated function, and log it too.
+    """
+    warnings.warn(message, JobstampsWarning, stacklevel=stacklevel + 1)
+    if "logging" in sys.modules:
+        import logging
+
+        logging.getLogger(LOGGER_NAME).warning(message)
+
+
+def _show_on_stderr(logger: logging.Logger) -> None:
+    import logging
+
+    if logger.level == logging.NOTSET or logger.level > logging.DEBUG:
+        logger.setLevel(logging.DEBUG)
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("jobstamps: %(message)s"))
+        logger.addHandler(handler)

@@ -1,0 +1,173 @@
+"""
+How jobstamps decides whether a file changed: the :class:`Method` protocol.
+
+A method remembers a *fingerprint* of every dependency before the job runs,
+and later checks the file against it. :class:`MTimeMethod` compares stat
+signatures, :class:`HashMethod` compares contents. Both record the same
+fingerprint shape, so a stamp written under one is reused under the other
+when nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol, TypeAlias
+else:
+    # typing costs ~4 ms to import, more than a cached `jobstamp` run may
+    # spend; the protocol only matters to type checkers.
+    Protocol = object
+
+Fingerprint: TypeAlias = "tuple[int, int, str | None, int]"
+"""
+``(mtime_ns, size, digest, taken_ns)`` of one dependency: its stat signature,
+a content digest or ``None``, and when the fingerprint was taken.
+"""
+
+# How close to the moment it was fingerprinted a file's mtime may be before
+# an unchanged stat no longer proves unchanged content: a second write within
+# the same timestamp tick keeps mtime (and maybe size). This is git's
+# "racily clean" rule. File times come from the kernel's coarse clock, a few
+# milliseconds behind time.time_ns(); filesystems that store whole seconds
+# (or FAT's two) need the wider window.
+_RACY_NS = 100_000_000
+_RACY_WHOLE_SECONDS_NS = 2_000_000_000
+
+_CHUNK = 1 << 20
+
+
+class Method(Protocol):
+    """
+    Decides whether a dependency changed since a stamp was written.
+
+    Implementations don't inherit from this class; any object with these two
+    methods will do. Both receive the path as the user listed it and a fresh
+    ``os.stat`` of it (following symlinks), so they need not stat it again.
+    """
+
+    def fingerprint(self, path: str, stat: os.stat_result) -> Fingerprint:
+        """
+        Describe the file at *path* before the job runs.
+
+        Returns:
+            ``(mtime_ns, size, digest, taken_ns)``, where *digest* may be
+            ``None`` for methods that don't read contents.
+        """
+        ...
+
+    def check(
+        self, path: str, stat: os.stat_result, recorded: Fingerprint
+    ) -> Fingerprint | None:
+        """
+        Compare the file at *path* with the fingerprint a stamp recorded.
+
+        Returns:
+            ``None`` if the file changed. Otherwise the fingerprint to keep:
+            *recorded* itself, or a fresher one (say, with a new mtime for a
+            file touched without changing), which jobstamps writes back so
+            that the next check is cheap.
+        """
+        ...
+
+
+class MTimeMethod:
+    """
+    A dependency changed when its stat signature (mtime in ns, size) did.
+
+    Cheap (one ``stat`` per file) but fooled by a copy or checkout that
+    rewrites a file with the same contents, which then counts as a change.
+    """
+
+    __slots__ = ()
+
+    def fingerprint(self, path: str, stat: os.stat_result) -> Fingerprint:
+        return (stat.st_mtime_ns, stat.st_size, None, time.time_ns())
+
+    def check(
+        self, path: str, stat: os.stat_result, recorded: Fingerprint
+    ) -> Fingerprint | None:
+        if stat.st_mtime_ns == recorded[0] and stat.st_size == recorded[1]:
+            return recorded
+        return None
+
+    def __repr__(self) -> str:
+        return "MTimeMethod()"
+
+
+class HashMethod:
+    """
+    A dependency changed when its contents did (SHA-256).
+
+    A file touched, copied or checked out again with identical contents is not
+    a change. A file whose stat signature is unchanged since it was hashed is
+    not read again, unless it was modified so close to that moment that the
+    stat can't be trusted.
+    """
+
+    __slots__ = ()
+
+    def fingerprint(self, path: str, stat: os.stat_result) -> Fingerprint:
+        return (stat.st_mtime_ns, stat.st_size, file_digest(path), time.time_ns())
+
+    def check(
+        self, path: str, stat: os.stat_result, recorded: Fingerprint
+    ) -> Fingerprint | None:
+        mtime_ns, size, digest, taken_ns = recorded
+        same_stat = stat.st_mtime_ns == mtime_ns and stat.st_size == size
+        if same_stat and not _racy(mtime_ns, taken_ns):
+            return recorded
+        if digest is None or (not same_stat and stat.st_size != size):
+            return None
+        if file_digest(path) != digest:
+            return None
+        now = time.time_ns()
+        if _racy(stat.st_mtime_ns, now):
+            return recorded  # still too fresh to trust; check again next time
+        return (stat.st_mtime_ns, stat.st_size, digest, now)
+
+    def __repr__(self) -> str:
+        return "HashMethod()"
+
+
+def _racy(mtime_ns: int, taken_ns: int) -> bool:
+    window = _RACY_WHOLE_SECONDS_NS if mtime_ns % 1_000_000_000 == 0 else _RACY_NS
+    return mtime_ns >= taken_ns - window
+
+
+def file_digest(path: str) -> str:
+    """
+    SHA-256 of the file at *path*, read in chunks so memory stays bounded.
+    """
+    import hashlib
+
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def resolve(method: object) -> Method:
+    """
+    An instance of *method*: a :class:`Method` class or instance.
+
+    Raises:
+        TypeError: *method* does not satisfy the :class:`Method` protocol.
+    """
+    if isinstance(method, type):
+        cls = method
+        try:
+            method = cls()
+        except TypeError as e:
+            raise TypeError(
+                f"jobstamps: method={cls.__qualname__} must be constructible "
+                f"without arguments, or pass an instance: {e}"
+            ) from None
+    for name in ("fingerprint", "check"):
+        if not callable(getattr(method, name, None)):
+            raise TypeError(
+                f"jobstamps: method={method!r} is not a jobstamps Method: it has "
+                f"no {name}() method (use MTimeMethod, HashMethod, or an object "
+                "with fingerprint() and check())"
+            )
+    return method  # type: ignore[return-value]

@@ -1,0 +1,215 @@
+"""
+Where stamps live and how one is read, written atomically, and cleared.
+
+The store knows nothing of freshness: a stamp is a record of what a run saw
+(its dependencies' fingerprints, its outputs) and what it returned.
+
+On disk, each function gets a folder under the root, and its stamps fan out
+by digest prefix (``<root>/<function>/ab/cd/abcd...``), so no folder grows
+large even with millions of stamps. A stamp file is::
+
+    MAGIC (7 bytes) | format version (1) | CRC-32 (4) | meta length (4) |
+    meta (marshal) | result (pickle)
+
+A stamp that is missing, truncated, of another format version or fails its
+checksum is no stamp at all.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import zlib
+
+from ._key import blake2b
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._methods import Fingerprint
+
+    Dependencies = tuple[tuple[str, Fingerprint | None], ...]
+
+MAGIC = b"JOBSTMP"
+FORMAT_VERSION = 1
+_HEADER = MAGIC + bytes([FORMAT_VERSION])
+_HEADER_SIZE = len(_HEADER) + 8
+_MARSHAL_VERSION = 4
+TEMP_SUFFIX = ".tmp"
+
+# Recently read stamps are kept in memory and trusted while their file's stat
+# is unchanged: a hit then costs one stat instead of an open and a read.
+_REMEMBER_BYTES = 64 * 1024
+_REMEMBER_COUNT = 4096
+
+
+class Stamp:
+    """
+    What one run of a job saw and returned.
+    """
+
+    __slots__ = ("created_ns", "dependencies", "outputs", "result")
+
+    def __init__(
+        self,
+        created_ns: int,
+        dependencies: Dependencies,
+        outputs: tuple[str, ...],
+        result: bytes | memoryview,
+    ) -> None:
+        self.created_ns = created_ns
+        self.dependencies = dependencies
+        self.outputs = outputs
+        # The pickled return value; callers unpickle it on every hit so that
+        # no two callers share one mutable object.
+        self.result = result
+
+
+class StampFormatError(ValueError):
+    """
+    The bytes of a stamp file are not a stamp this version can read.
+    """
+
+
+def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview]:
+    """
+    The header, meta and result sections of *stamp*'s file, in order.
+    """
+    meta = marshal.dumps(
+        (stamp.created_ns, stamp.dependencies, stamp.outputs), _MARSHAL_VERSION
+    )
+    checksum = zlib.crc32(stamp.result, zlib.crc32(meta))
+    header = _HEADER + checksum.to_bytes(4, "big") + len(meta).to_bytes(4, "big")
+    return header, meta, stamp.result
+
+
+def decode(data: bytes | memoryview) -> Stamp:
+    """
+    Raises:
+        StampFormatError: *data* is not an intact stamp of this format.
+    """
+    view = memoryview(data)
+    if len(view) < _HEADER_SIZE or bytes(view[:7]) != MAGIC:
+        raise StampFormatError("not a stamp file (bad magic or truncated header)")
+    if view[7] != FORMAT_VERSION:
+        raise StampFormatError(f"stamp format version {view[7]}, not {FORMAT_VERSION}")
+    checksum = int.from_bytes(view[8:12], "big")
+    meta_end = _HEADER_SIZE + int.from_bytes(view[12:16], "big")
+    body = view[_HEADER_SIZE:]
+    if meta_end > len(view) or zlib.crc32(body) != checksum:
+        raise StampFormatError("checksum mismatch (truncated or corrupt)")
+    try:
+        created_ns, dependencies, outputs = marshal.loads(view[_HEADER_SIZE:meta_end])
+    except (EOFError, ValueError, TypeError) as e:
+        raise StampFormatError(f"unreadable metadata: {e}") from None
+    return Stamp(created_ns, dependencies, outputs, view[meta_end:])
+
+
+def function_folder(function: str) -> str:
+    """
+    The folder name for *function*'s stamps: readable, and unique by digest.
+    """
+    readable = "".join(c if c.isalnum() or c in "._-" else "_" for c in function)
+    suffix = blake2b(function.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return f"{readable[-48:]}-{suffix}"
+
+
+class DirectoryStore:
+    """
+    Stamps as files under a root directory.
+    """
+
+    __slots__ = ("_folders", "_recent", "root")
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._folders: dict[str, str] = {}
+        self._recent: dict[str, tuple[tuple[int, int, int], Stamp]] = {}
+
+    def folder(self, function: str) -> str:
+        folder = self._folders.get(function)
+        if folder is None:
+            folder = self._folders[function] = os.path.join(
+                self.root, function_folder(function)
+            )
+        return folder
+
+    def path(self, function: str, digest: str) -> str:
+        return os.path.join(self.folder(function), digest[:2], digest[2:4], digest)
+
+    def load(self, path: str) -> Stamp | None:
+        """
+        The stamp at *path*, or None if there is none.
+
+        Raises:
+            StampFormatError: the file there is not an intact stamp.
+            OSError: the file exists but can't be read.
+        """
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return None
+        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        remembered = self._recent.get(path)
+        if remembered is not None and remembered[0] == signature:
+            return remembered[1]
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except FileNotFoundError:
+            return None
+        stamp = decode(data)
+        if len(data) <= _REMEMBER_BYTES:
+            if len(self._recent) >= _REMEMBER_COUNT:
+                self._recent.clear()
+            stamp.result = bytes(stamp.result)  # don't pin the whole file
+            self._recent[path] = (signature, stamp)
+        return stamp
+
+    def prepare(self, path: str) -> None:
+        """
+        Create the folders *path* needs, private to the user.
+
+        Raises:
+            OSError: they can't be created.
+        """
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+
+    def save(self, path: str, stamp: Stamp) -> None:
+        """
+        Write *stamp* at *path* atomically: readers see the old file or the
+        new one, never part of either.
+
+        Raises:
+            OSError: it could not be written; nothing is left behind.
+        """
+        header, meta, result = encode(stamp)
+        self.prepare(path)
+        temporary = f"{path}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "wb") as file:
+                file.write(header)
+                file.write(meta)
+                file.write(result)
+            os.replace(temporary, path)
+        finally:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+        self._recent.pop(path, None)
+
+    def forget(self, path: str) -> None:
+        self._recent.pop(path, None)
+
+    def clear(self, function: str) -> None:
+        """
+        Remove every stamp of *function*.
+        """
+        import shutil
+
+        folder = self.folder(function)
+        prefix = folder + os.sep
+        for path in [p for p in self._recent if p.startswith(prefix)]:
+            del self._recent[path]
+        shutil.rmtree(folder, ignore_errors=True)
