@@ -47,7 +47,8 @@ def default_cache_dir() -> str:
     # platformdirs' rule for Unix, written out because importing platformdirs
     # costs about 5 ms, a third of a cached `jobstamp` run.
     # tests/test_config.py holds the two to the same answer.
+    # The XDG spec says to ignore a relative $XDG_CACHE_HOME.
     base = os.environ.get("XDG_CACHE_HOME", "")
-    if not base.strip():
+    if not os.path.isabs(base):
         base = os.path.expanduser("~/.cache")
     return os.path.join(base, "jobstamps")

@@ -29,7 +29,11 @@ if TYPE_CHECKING:
     from ._methods import Fingerprint, Method
     from ._store import Dependencies
 
-    PathSpec = Iterable[str | os.PathLike[str]] | Callable[..., Iterable[str | os.PathLike[str]]] | None
+    PathSpec = (
+        Iterable[str | os.PathLike[str]]
+        | Callable[..., Iterable[str | os.PathLike[str]]]
+        | None
+    )
 
 DISABLED_REASON = "JOBSTAMPS_DISABLED"
 
@@ -71,7 +75,9 @@ class Job:
         self.keys = KeyBuilder(func, version)
         self._dependencies = _spec(dependencies, "dependencies")
         self._outputs = _spec(outputs, "outputs")
-        self.method: Method = _methods.resolve(_methods.MTimeMethod if method is None else method)
+        self.method: Method = _methods.resolve(
+            _methods.MTimeMethod if method is None else method
+        )
         if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
             raise TypeError(f"jobstamps: cache_dir must be a path, not {cache_dir!r}")
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
@@ -90,10 +96,16 @@ class Job:
         this call (the 0.0.20 API passes them with every call).
         """
         if _config.disabled():
-            _log.debug("%s: running, caching is disabled (%s)", self.keys.function, DISABLED_REASON)
+            _log.debug(
+                "%s: running, caching is disabled (%s)",
+                self.keys.function,
+                DISABLED_REASON,
+            )
             return self.func(*args, **kwargs)
         digest = self.keys.digest(args, kwargs)
-        deps = self._paths(self._dependencies, dependencies, "dependencies", args, kwargs)
+        deps = self._paths(
+            self._dependencies, dependencies, "dependencies", args, kwargs
+        )
         outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
         store = self._store()
         path = store.path(self.keys.function, digest)
@@ -124,7 +136,9 @@ class Job:
         if _config.disabled():
             return DISABLED_REASON
         digest = self.keys.digest(args, kwargs)
-        deps = self._paths(self._dependencies, dependencies, "dependencies", args, kwargs)
+        deps = self._paths(
+            self._dependencies, dependencies, "dependencies", args, kwargs
+        )
         outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
         store = self._store()
         path = store.path(self.keys.function, digest)
@@ -191,7 +205,10 @@ class Job:
         fingerprints = tuple((dep, _fingerprint(dep, method)) for dep in deps)
         result = self.func(*args, **kwargs)
         if writable is not None:
-            _log.warn(f"could not write the stamp of {self.keys.function}: {writable}", stacklevel=4)
+            _log.warn(
+                f"could not write the stamp of {self.keys.function}: {writable}",
+                stacklevel=4,
+            )
             return result
         try:
             pickled = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
@@ -205,7 +222,9 @@ class Job:
         try:
             store.save(path, Stamp(created_ns, fingerprints, outs, pickled))
         except OSError as e:
-            _log.warn(f"could not write the stamp of {self.keys.function}: {e}", stacklevel=4)
+            _log.warn(
+                f"could not write the stamp of {self.keys.function}: {e}", stacklevel=4
+            )
         return result
 
 
@@ -297,7 +316,9 @@ def _stale(
         if not os.path.exists(output):
             return (output, "output missing"), None
     recorded: Dependencies = stamp.dependencies
-    if len(recorded) != len(deps) or any(r[0] != d for r, d in zip(recorded, deps, strict=True)):
+    if len(recorded) != len(deps) or any(
+        r[0] != d for r, d in zip(recorded, deps, strict=True)
+    ):
         then = dict(recorded)
         added = next((d for d in deps if d not in then), None)
         if added is not None:
@@ -323,7 +344,9 @@ def _stale(
     return None, None if refreshed is None else tuple(refreshed)
 
 
-def _refresh(store: DirectoryStore, path: str, stamp: Stamp, deps: Dependencies) -> None:
+def _refresh(
+    store: DirectoryStore, path: str, stamp: Stamp, deps: Dependencies
+) -> None:
     # The files were verified unchanged by content; recording their new stat
     # lets the next check skip reading them. Losing this write costs nothing.
     try:

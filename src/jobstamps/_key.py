@@ -169,7 +169,9 @@ class Binder:
         defaults: tuple[object, ...] = getattr(func, "__defaults__", None) or ()
         self._defaults = defaults
         self._first_default = argcount - len(defaults)
-        self._kwdefaults: dict[str, object] = getattr(func, "__kwdefaults__", None) or {}
+        self._kwdefaults: dict[str, object] = (
+            getattr(func, "__kwdefaults__", None) or {}
+        )
         names = list(self._positional)
         if self._varargs is not None:
             names.append(self._varargs)
@@ -178,7 +180,9 @@ class Binder:
             names.append(self._varkw)
         self.names = tuple(names)
 
-    def bind(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> tuple[object, ...]:
+    def bind(
+        self, args: tuple[object, ...], kwargs: Mapping[str, object]
+    ) -> tuple[object, ...]:
         if self._signature is not None:
             return self._slow_bind(args, kwargs)
         argcount = self._argcount
@@ -369,7 +373,9 @@ def _encode_object(value: object, cls: type, out: list[bytes], parameter: str) -
         # a bound method is keyed by its object too: leave it to repr
         and (owner is None or type(owner).__name__ == "module")
     ):
-        name = f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
+        name = (
+            f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
+        )
         if "<" not in name:  # not a lambda, not a function local to another
             out.append(b"g" + _str(name))
             return

@@ -109,8 +109,27 @@ def function_folder(function: str) -> str:
     The folder name for *function*'s stamps: readable, and unique by digest.
     """
     readable = "".join(c if c.isalnum() or c in "._-" else "_" for c in function)
-    suffix = blake2b(function.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    suffix = blake2b(
+        function.encode("utf-8", "surrogatepass"), digest_size=8
+    ).hexdigest()
     return f"{readable[-48:]}-{suffix}"
+
+
+def make_private_dirs(path: str) -> None:
+    """
+    ``os.makedirs(path, 0o700)``, but private all the way down: makedirs
+    applies the mode only to the last folder it creates.
+    """
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        make_private_dirs(parent)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
 
 
 class DirectoryStore:
@@ -172,7 +191,7 @@ class DirectoryStore:
         Raises:
             OSError: they can't be created.
         """
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        make_private_dirs(os.path.dirname(path))
 
     def save(self, path: str, stamp: Stamp) -> None:
         """

@@ -36,7 +36,9 @@ def run(func: Callable[..., object], /, *args: object, **kwargs: object) -> obje
     return job.call(args, kwargs, deps, outs)  # type: ignore[arg-type]
 
 
-def out_of_date(func: Callable[..., object], /, *args: object, **kwargs: object) -> str | None:
+def out_of_date(
+    func: Callable[..., object], /, *args: object, **kwargs: object
+) -> str | None:
     """
     None if ``run`` would return the stamped result; else the path (the
     stamp's, a missing output's, a changed dependency's) that makes it run,
@@ -46,7 +48,9 @@ def out_of_date(func: Callable[..., object], /, *args: object, **kwargs: object)
     return job.out_of_date(args, kwargs, deps, outs)  # type: ignore[arg-type]
 
 
-def _job_for(func: Callable[..., object], kwargs: dict[str, object]) -> tuple[Job, object, object]:
+def _job_for(
+    func: Callable[..., object], kwargs: dict[str, object]
+) -> tuple[Job, object, object]:
     deps = kwargs.pop("jobstamps_dependencies", None) or ()
     outs = kwargs.pop("jobstamps_output_files", None) or ()
     cache_dir = kwargs.pop("jobstamps_cache_output_directory", None) or None

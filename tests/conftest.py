@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+@pytest.fixture(autouse=True)
+def _reset_config(monkeypatch, tmp_path):
+    """
+    Every test starts with no JOBSTAMPS_* settings and a private cache dir.
+    """
+    for name in list(os.environ):
+        if name.startswith("JOBSTAMPS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("JOBSTAMPS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(name="cache_dir")
+def _cache_dir(tmp_path):
+    return tmp_path / "cache"
+
+
+@pytest.fixture(name="write")
+def _write(tmp_path):
+    """
+    Write a file under tmp_path with a given content and mtime (seconds).
+    """
+
+    def write(name: str, content: str = "content", mtime: float | None = None) -> str:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+        return str(path)
+
+    return write

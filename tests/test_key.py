@@ -1,0 +1,347 @@
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import enum
+import inspect
+import pathlib
+import pickle
+import re
+import subprocess
+import sys
+from unittest.mock import Mock
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobstamps import StampKey
+from jobstamps._key import Binder, KeyBuilder, encode, function_name
+
+from .strategies import arguments
+
+
+def encoded(value):
+    parts = []
+    encode(value, parts, "x")
+    return b"".join(parts)
+
+
+def typed(value):
+    """
+    A structure equal for two values exactly when jobstamps must key them
+    alike: same types all the way down, same values, order-free containers.
+    """
+    cls = type(value)
+    if cls is dict:
+        return (cls, frozenset((typed(k), typed(v)) for k, v in value.items()))
+    if cls in (set, frozenset):
+        return (cls, frozenset(typed(v) for v in value))
+    if cls in (list, tuple):
+        return (cls, tuple(typed(v) for v in value))
+    if cls is float:
+        return (cls, repr(value))
+    return (cls, value)
+
+
+class TestEncoding:
+    @given(arguments)
+    def test_deterministic(self, value):
+        """A value and a deep copy of it encode identically."""
+        assert encoded(value) == encoded(copy.deepcopy(value))
+
+    @given(arguments, arguments)
+    def test_equal_exactly_when_same_typed_value(self, a, b):
+        """Two values share an encoding exactly when they are the same typed value."""
+        assert (typed(a) == typed(b)) == (encoded(a) == encoded(b))
+
+    @given(st.dictionaries(st.text(max_size=4), st.integers(), min_size=2))
+    def test_dict_order_does_not_matter(self, mapping):
+        """Dicts with the same items in another order encode alike."""
+        reordered = dict(reversed(list(mapping.items())))
+
+        assert encoded(mapping) == encoded(reordered)
+
+    def test_similar_values_of_other_types_differ(self):
+        """1, 1.0, True, "1", b"1", (1,) and [1] are all different keys."""
+        values = [1, 1.0, True, "1", b"1", bytearray(b"1"), (1,), [1], {1}, frozenset({1})]
+
+        assert len({encoded(v) for v in values}) == len(values)
+
+    def test_boundaries_are_kept(self):
+        """("ab", "c") and ("a", "bc") differ: lengths are part of the encoding."""
+        assert encoded(("ab", "c")) != encoded(("a", "bc"))
+
+    def test_attrs_and_dataclasses_encode_by_fields(self):
+        """attrs classes and dataclasses are keyed by their field values."""
+
+        @attrs.frozen
+        class A:
+            x: int
+            y: list[int]
+
+        @dataclasses.dataclass
+        class D:
+            x: int
+
+        assert encoded(A(1, [2])) == encoded(A(1, [2]))
+        assert encoded(A(1, [2])) != encoded(A(1, [3]))
+        assert encoded(D(1)) == encoded(D(1))
+        assert encoded(D(1)) != encoded(D(2))
+
+    def test_named_tuples_enums_and_paths(self):
+        """Named tuples, enum members and paths have stable encodings."""
+        Point = collections.namedtuple("Point", "x y")
+
+        class Color(enum.Enum):
+            RED = 1
+            BLUE = 2
+
+        assert encoded(Point(1, 2)) != encoded((1, 2))
+        assert encoded(Color.RED) != encoded(Color.BLUE)
+        assert encoded(pathlib.Path("a/b")) == encoded(pathlib.Path("a/b"))
+        assert encoded(pathlib.Path("a")) != encoded("a")
+
+    def test_custom_repr_is_the_fallback(self):
+        """Objects with their own __repr__ are keyed by it, as in 0.0.20."""
+
+        class Version:
+            def __init__(self, text):
+                self.text = text
+
+            def __repr__(self):
+                return f"Version({self.text!r})"
+
+        assert encoded(Version("1")) == encoded(Version("1"))
+        assert encoded(Version("1")) != encoded(Version("2"))
+
+    def test_default_repr_is_a_clear_type_error(self):
+        """An object printed with its memory address can't be keyed."""
+
+        class Opaque:
+            pass
+
+        with pytest.raises(TypeError, match=r"argument 'x'.*memory address"):
+            encoded(Opaque())
+
+    def test_lambdas_and_bound_methods_of_opaque_objects_are_rejected(self):
+        """A lambda or a bound method of an opaque object has no stable name."""
+
+        class Opaque:
+            def method(self):
+                pass
+
+        with pytest.raises(TypeError):
+            encoded(lambda: None)
+        with pytest.raises(TypeError):
+            encoded(Opaque().method)
+
+    def test_module_level_functions_and_classes_are_keyed_by_name(self):
+        """Functions and classes with a stable import path are keyed by it."""
+        assert encoded(len) == encoded(len)
+        assert encoded(pathlib.Path) != encoded(pathlib.PurePath)
+        assert encoded(function_name) != encoded(encode)
+
+
+SAMPLE = [1, "two", b"3", 4.5, None, (6, [7]), {"8": {9}}, frozenset({"x"})]
+
+
+def test_digest_is_the_same_in_another_process():
+    """Digests don't depend on the process: no hash(), no addresses."""
+
+    def f(a, b):
+        pass
+
+    here = KeyBuilder(f, version=3).digest((SAMPLE, "b"), {})
+    code = (
+        "from jobstamps._key import KeyBuilder\n"
+        "def f(a, b): pass\n"
+        "f.__module__ = 'tests.test_key'\n"
+        "f.__qualname__ = 'test_digest_is_the_same_in_another_process.<locals>.f'\n"
+        f"print(KeyBuilder(f, version=3).digest(({SAMPLE!r}, 'b'), {{}}))\n"
+    )
+    there = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+    ).stdout.strip()
+
+    assert here == there
+
+
+def func_plain(a, b=2, *args, c, d=4, **kwargs):
+    pass
+
+
+def func_posonly(a, /, b, c=3):
+    pass
+
+
+def func_simple(path):
+    pass
+
+
+def func_defaults(a=1, b=2):
+    pass
+
+
+def func_kwonly(*, a, b=2):
+    pass
+
+
+def func_varkw(a, /, **kwargs):
+    pass
+
+
+CALLS = [
+    (func_plain, (1,), {"c": 3}),
+    (func_plain, (1, 2, 3, 4), {"c": 3, "e": 5}),
+    (func_plain, (), {"a": 1, "c": 3}),
+    (func_plain, (1,), {"b": 5, "c": 3, "d": 6}),
+    (func_plain, (1,), {}),  # missing c
+    (func_plain, (1,), {"a": 1, "c": 3}),  # a twice
+    (func_posonly, (1, 2), {}),
+    (func_posonly, (1,), {"b": 2, "c": 9}),
+    (func_posonly, (), {"a": 1, "b": 2}),  # a is positional-only
+    (func_simple, ("x",), {}),
+    (func_simple, (), {"path": "x"}),
+    (func_simple, ("x", "y"), {}),  # too many
+    (func_simple, ("x",), {"other": 1}),  # unexpected keyword
+    (func_defaults, (), {}),
+    (func_defaults, (), {"b": 3}),
+    (func_kwonly, (), {"a": 1}),
+    (func_kwonly, (1,), {}),  # positional for keyword-only
+    (func_varkw, (1,), {"a": 2}),  # positional-only name may go to **kwargs
+]
+
+
+@pytest.mark.parametrize(("func", "args", "kwargs"), CALLS)
+def test_binder_agrees_with_inspect(func, args, kwargs):
+    """The fast binder gives inspect's values, or inspect's TypeError."""
+    signature = inspect.signature(func)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as e:
+        with pytest.raises(TypeError, match=re.escape(str(e))):
+            Binder(func).bind(args, kwargs)
+        return
+    bound.apply_defaults()
+
+    assert tuple(bound.arguments.values()) == Binder(func).bind(args, kwargs)
+    assert tuple(signature.parameters) == Binder(func).names
+
+
+def test_equivalent_calls_share_a_key():
+    """f(1, b=2), f(1, 2), f(1) and f(a=1) are one call when b defaults to 2."""
+
+    def f(a, b=2):
+        pass
+
+    keys = KeyBuilder(f, None)
+    digests = {
+        keys.digest((1,), {"b": 2}),
+        keys.digest((1, 2), {}),
+        keys.digest((1,), {}),
+        keys.digest((), {"a": 1}),
+    }
+
+    assert len(digests) == 1
+    assert keys.digest((1, 3), {}) not in digests
+
+
+@given(st.lists(st.integers(), max_size=3), st.dictionaries(st.sampled_from("xyz"), st.integers()))
+def test_keyword_order_does_not_matter(args, kwargs):
+    """**kwargs given in another order are the same call."""
+
+    def f(*args, **kwargs):
+        pass
+
+    keys = KeyBuilder(f, None)
+    reordered = dict(reversed(list(kwargs.items())))
+
+    assert keys.digest(tuple(args), kwargs) == keys.digest(tuple(args), reordered)
+
+
+def test_identity_is_module_and_qualname():
+    """Functions named alike in different modules or classes get different keys."""
+
+    def make(module, qualname):
+        def f(x):
+            pass
+
+        f.__module__ = module
+        f.__qualname__ = qualname
+        return KeyBuilder(f, None).digest((1,), {})
+
+    assert make("a", "job") != make("b", "job")
+    assert make("a", "job") != make("a", "C.job")
+    assert make("a", "job") == make("a", "job")
+
+
+def test_version_is_part_of_the_key():
+    """Changing version retires old stamps."""
+
+    def f(x):
+        pass
+
+    assert KeyBuilder(f, 1).digest((1,), {}) != KeyBuilder(f, 2).digest((1,), {})
+
+
+def test_callables_with_only_a_name():
+    """A mock with a __name__ is named by it, and two such mocks share keys."""
+    first = KeyBuilder(Mock(__name__="job"), None)
+    second = KeyBuilder(Mock(__name__="job"), None)
+
+    assert first.digest((1,), {}) == second.digest((1,), {})
+    assert first.digest((1,), {}) != first.digest((2,), {})
+
+
+def test_nameless_callables_are_a_clear_error():
+    """A callable with no name at all can't be filed under one."""
+    import functools
+
+    with pytest.raises(TypeError, match="neither __qualname__ nor __name__"):
+        KeyBuilder(functools.partial(print, 1), None)
+
+
+def test_unkeyable_argument_names_its_parameter():
+    """The TypeError for an unkeyable argument names the parameter."""
+
+    def f(path, options):
+        pass
+
+    with pytest.raises(TypeError, match="'options'"):
+        KeyBuilder(f, None).digest(("a",), {"options": object()})
+
+
+class TestStampKey:
+    def make(self):
+        def f(a, b=2):
+            pass
+
+        return KeyBuilder(f, "v1").key((1,), {})
+
+    def test_fields(self):
+        """A key shows the function, version and bound arguments."""
+        key = self.make()
+
+        assert key.function.endswith("TestStampKey.make.<locals>.f")
+        assert key.version == "v1"
+        assert key.arguments == (("a", 1), ("b", 2))
+        assert len(key.digest) == 40
+
+    def test_immutable_hashable_picklable(self):
+        """Keys are frozen values: equal, hashable, picklable."""
+        key = self.make()
+
+        with pytest.raises(AttributeError):
+            key.digest = "x"
+        assert key == self.make()
+        assert {key} == {self.make()}
+        assert key == pickle.loads(pickle.dumps(key))
+        assert "StampKey(function=" in repr(key)
+        assert isinstance(key, StampKey)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import jobstamps
+
+
+def test_version_matches_metadata():
+    """__version__ is the installed distribution's version."""
+    assert metadata.version("jobstamps") == jobstamps.__version__
+
+
+def test_public_names():
+    """Every name in __all__ is importable, and dir() lists them."""
+    for name in jobstamps.__all__:
+        assert getattr(jobstamps, name) is not None
+    assert set(jobstamps.__all__) <= set(dir(jobstamps))
+
+
+def test_unknown_name_is_an_attribute_error():
+    """A missing name raises AttributeError, like any module."""
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        jobstamps.nope  # noqa: B018
+
+
+def test_py_typed_is_shipped():
+    """The package is marked as typed."""
+    assert (Path(jobstamps.__file__).parent / "py.typed").is_file()
+
+
+def test_importing_the_core_stays_light():
+    """The modules a call needs import neither attrs, typing nor hashlib."""
+    code = (
+        "import sys, jobstamps._core, jobstamps.jobstamp\n"
+        "print(' '.join(m for m in ('attrs', 'typing', 'hashlib', 'inspect', 'logging') if m in sys.modules))"
+    )
+    heavy = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(Path(jobstamps.__file__).parent.parent)},
+    ).stdout.strip()
+
+    assert heavy == ""

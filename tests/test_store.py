@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobstamps._store import (
+    FORMAT_VERSION,
+    DirectoryStore,
+    Stamp,
+    StampFormatError,
+    decode,
+    encode,
+    function_folder,
+)
+
+fingerprints = st.one_of(
+    st.none(),
+    st.tuples(
+        st.integers(0, 2**63), st.integers(0, 2**40), st.one_of(st.none(), st.text()), st.integers(0, 2**63)
+    ),
+)
+stamps = st.builds(
+    Stamp,
+    st.integers(0, 2**63),
+    st.lists(st.tuples(st.text(), fingerprints), max_size=5).map(tuple),
+    st.lists(st.text(), max_size=3).map(tuple),
+    st.binary(max_size=512),
+)
+
+
+def as_bytes(stamp):
+    return b"".join(bytes(part) for part in encode(stamp))
+
+
+def same(a, b):
+    return (a.created_ns, a.dependencies, a.outputs, bytes(a.result)) == (
+        b.created_ns,
+        b.dependencies,
+        b.outputs,
+        bytes(b.result),
+    )
+
+
+@given(stamps)
+def test_encoding_round_trips(stamp):
+    """A stamp decodes to what was encoded."""
+    assert same(stamp, decode(as_bytes(stamp)))
+
+
+@given(stamps)
+def test_store_round_trips(stamp):
+    """A stamp saved to a store loads back equal."""
+    with tempfile.TemporaryDirectory() as root:
+        store = DirectoryStore(root)
+        path = store.path("m:f", "ab" * 20)
+        store.save(path, stamp)
+
+        assert same(stamp, store.load(path))
+        assert same(stamp, DirectoryStore(root).load(path))
+
+
+def sample():
+    return Stamp(1, (("a", (1, 2, "d", 3)),), ("out",), b"result")
+
+
+def test_every_truncation_is_rejected():
+    """A stamp cut at any byte is not a stamp."""
+    data = as_bytes(sample())
+    for end in range(len(data)):
+        with pytest.raises(StampFormatError):
+            decode(data[:end])
+
+
+@given(st.data())
+def test_flipped_bytes_are_rejected(data):
+    """Any single changed byte is caught by the magic, version or checksum."""
+    raw = bytearray(as_bytes(sample()))
+    index = data.draw(st.integers(0, len(raw) - 1))
+    raw[index] ^= data.draw(st.integers(1, 255))
+
+    with pytest.raises(StampFormatError):
+        decode(bytes(raw))
+
+
+def test_other_format_version_is_rejected():
+    """A reader accepts only its own format version."""
+    raw = bytearray(as_bytes(sample()))
+    raw[7] = FORMAT_VERSION + 1
+
+    with pytest.raises(StampFormatError, match="format version"):
+        decode(bytes(raw))
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\0" * 100, b"JOBSTMP", os.urandom(64)])
+def test_garbage_is_rejected(garbage):
+    """Empty and random files are not stamps."""
+    with pytest.raises(StampFormatError):
+        decode(garbage)
+
+
+def test_layout_fans_out_by_digest(tmp_path):
+    """Stamps live at <root>/<function>/ab/cd/<digest>."""
+    store = DirectoryStore(str(tmp_path))
+    digest = "abcdef" + "0" * 34
+    path = store.path("pkg.mod:lint", digest)
+
+    assert os.path.join(str(tmp_path), function_folder("pkg.mod:lint"), "ab", "cd", digest) == path
+    assert function_folder("pkg.mod:lint").startswith("pkg.mod_lint-")
+    assert function_folder("a:b") != function_folder("a_b")
+
+
+def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path):
+    """Saving replaces the stamp in one rename and leaves nothing else."""
+    store = DirectoryStore(str(tmp_path))
+    path = store.path("m:f", "ab" * 20)
+    store.save(path, sample())
+    store.save(path, Stamp(2, (), (), b"new"))
+
+    assert [os.path.basename(path)] == os.listdir(os.path.dirname(path))
+    assert bytes(store.load(path).result) == b"new"
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    """A write that fails halfway leaves neither a stamp nor a temporary file."""
+    store = DirectoryStore(str(tmp_path))
+    path = store.path("m:f", "ab" * 20)
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="No space"):
+        store.save(path, sample())
+
+    assert os.listdir(os.path.dirname(path)) == []
+
+
+def test_remembered_stamp_is_dropped_when_the_file_changes(tmp_path):
+    """A stamp rewritten by another process is read again, not served from memory."""
+    store = DirectoryStore(str(tmp_path))
+    other = DirectoryStore(str(tmp_path))
+    path = store.path("m:f", "ab" * 20)
+    store.save(path, sample())
+    assert bytes(store.load(path).result) == b"result"
+
+    other.save(path, Stamp(2, (), (), b"rewritten result"))
+
+    assert bytes(store.load(path).result) == b"rewritten result"
+
+
+def test_missing_stamp_is_none(tmp_path):
+    """No file, no stamp."""
+    store = DirectoryStore(str(tmp_path))
+
+    assert store.load(store.path("m:f", "ab" * 20)) is None
+
+
+def test_clear_removes_one_function(tmp_path):
+    """Clearing a function removes its stamps and no other function's."""
+    store = DirectoryStore(str(tmp_path))
+    mine, theirs = store.path("m:f", "ab" * 20), store.path("m:g", "ab" * 20)
+    store.save(mine, sample())
+    store.save(theirs, sample())
+
+    store.clear("m:f")
+
+    assert store.load(mine) is None
+    assert store.load(theirs) is not None
+
+
+def test_folders_are_private(tmp_path):
+    """Stamp folders are created 0700 and stamps 0600."""
+    previous = os.umask(0o022)
+    try:
+        store = DirectoryStore(str(tmp_path / "root"))
+        path = store.path("m:f", "ab" * 20)
+        store.save(path, sample())
+    finally:
+        os.umask(previous)
+
+    assert os.stat(tmp_path / "root").st_mode & 0o777 == 0o700
+    assert os.stat(path).st_mode & 0o777 == 0o600
