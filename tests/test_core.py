@@ -50,9 +50,9 @@ class TestDecorator:
             runs.append(x)
             return x * 2
 
-        assert double(2) == 4
-        assert double(2) == 4
-        assert runs == [2]
+        assert 4 == double(2)
+        assert 4 == double(2)
+        assert [2] == runs
 
     def test_metadata_is_kept(self):
         """The decorated function keeps its name, docstring and __wrapped__."""
@@ -62,8 +62,8 @@ class TestDecorator:
 
         decorated = jobstamped(original)
 
-        assert decorated.__name__ == "original"
-        assert decorated.__doc__ == "Docs."
+        assert "original" == decorated.__name__
+        assert "Docs." == decorated.__doc__
         assert original is decorated.__wrapped__
         assert original.__qualname__ == decorated.__qualname__
 
@@ -76,7 +76,7 @@ class TestDecorator:
         job(1)
         job(x=1)
 
-        assert len(counter.calls) == 1
+        assert 1 == len(counter.calls)
 
     def test_different_arguments_run_again(self):
         """Another argument is another call."""
@@ -86,7 +86,7 @@ class TestDecorator:
         job(2)
         job(1, 3)
 
-        assert len(counter.calls) == 3
+        assert 3 == len(counter.calls)
 
     def test_each_hit_returns_a_fresh_object(self):
         """Mutating one returned value does not change the next hit's."""
@@ -94,7 +94,7 @@ class TestDecorator:
         first = job(1)
         first.append("mutated")
 
-        assert job(1) == ["result", 1, 2]
+        assert ["result", 1, 2] == job(1)
 
     def test_exception_stamps_nothing(self):
         """An exception propagates untouched and the next call runs again."""
@@ -108,7 +108,7 @@ class TestDecorator:
         for _ in range(2):
             with pytest.raises(ValueError, match="boom"):
                 failing(1)
-        assert runs == [1, 1]
+        assert [1, 1] == runs
         assert failing.out_of_date(1) is not None
 
     def test_key(self):
@@ -120,7 +120,7 @@ class TestDecorator:
         assert isinstance(key, StampKey)
         assert key == job.key(1, y=2)
         assert key != job.key(2)
-        assert key.version == 3
+        assert 3 == key.version
         assert key.arguments == (("x", 1), ("y", 2))
 
     def test_clear(self):
@@ -133,7 +133,7 @@ class TestDecorator:
         job(1)
         job(2)
 
-        assert len(counter.calls) == 4
+        assert 4 == len(counter.calls)
 
     def test_version_retires_old_stamps(self):
         """Stamps of another version are not used."""
@@ -146,7 +146,7 @@ class TestDecorator:
         jobstamped(version=1)(job)(1)
         jobstamped(version=2)(job)(1)
 
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_functions_named_alike_in_other_modules_do_not_share(self):
         """Identity is module + qualname."""
@@ -160,7 +160,7 @@ class TestDecorator:
             return jobstamped(job)
 
         assert make("one")(1) != make("two")(1)
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_methods_are_keyed_by_their_instance(self):
         """A decorated method caches per instance, keyed by the instance's repr."""
@@ -181,7 +181,7 @@ class TestDecorator:
         assert Linter(True).lint("a") is True
         assert Linter(True).lint("a") is True
         assert Linter(False).lint("a") is False
-        assert runs == [(True, "a"), (False, "a")]
+        assert [(True, "a"), (False, "a")] == runs
 
 
 class TestOutOfDate:
@@ -204,11 +204,11 @@ class TestOutOfDate:
 
         assert str(out) == job.out_of_date(1)
         job(1)
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
         out.write_text("made")
         job(1)
         job(1)
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_outputs_callable_gets_the_arguments(self, tmp_path):
         """An outputs callable receives the call's arguments."""
@@ -227,7 +227,7 @@ class TestOutOfDate:
         job(1)
         monkeypatch.setenv("JOBSTAMPS_DISABLED", "1")
 
-        assert job.out_of_date(1) == "JOBSTAMPS_DISABLED"
+        assert "JOBSTAMPS_DISABLED" == job.out_of_date(1)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -240,7 +240,7 @@ class TestDependencies:
         job(1)
         job(1)
 
-        assert len(counter.calls) == 1
+        assert 1 == len(counter.calls)
         assert job.out_of_date(1) is None
 
     def test_missing_dependency_runs_every_time(self, method, tmp_path):
@@ -251,7 +251,7 @@ class TestDependencies:
         job(1)
         job(1)
 
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
         assert dep == job.out_of_date(1)
 
     def test_deleted_dependency(self, method, write):
@@ -263,7 +263,7 @@ class TestDependencies:
 
         assert dep == job.out_of_date(1)
         job(1)
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_added_dependency(self, method, write):
         """A dependency added to the list makes the call run again."""
@@ -276,7 +276,7 @@ class TestDependencies:
         assert second == job.out_of_date(1)
         job(1)
         job(1)
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_removed_dependency(self, method, write):
         """A dependency removed from the list makes the call run again."""
@@ -288,7 +288,7 @@ class TestDependencies:
 
         assert second == job.out_of_date(1)
         job(1)
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_reordered_dependencies_are_not_a_change(self, method, write):
         """The same files in another order are the same dependencies."""
@@ -300,7 +300,7 @@ class TestDependencies:
 
         assert job.out_of_date(1) is None
         job(1)
-        assert len(counter.calls) == 1
+        assert 1 == len(counter.calls)
 
     def test_updated_dependency(self, method, write):
         """A dependency with new contents makes the call run again."""
@@ -312,7 +312,7 @@ class TestDependencies:
         assert dep == job.out_of_date(1)
         job(1)
         job(1)
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_touched_but_identical(self, method, write):
         """A touched dependency is a change for MTime, not for Hash."""
@@ -351,7 +351,7 @@ class TestDependencies:
 
         job(1)
 
-        assert len(counter.calls) == 2
+        assert 2 == len(counter.calls)
 
     def test_directory_dependency_is_a_clear_error(self, method, tmp_path):
         """A directory can't be a dependency; the error says so."""
@@ -376,7 +376,7 @@ class TestMethodIsNotPartOfTheKey:
 
         assert again.out_of_date(1) is None
         again(1)
-        assert len(counter.calls) == 1
+        assert 1 == len(counter.calls)
 
     def test_methods_may_be_instances(self, write):
         """method= accepts an instance too."""
@@ -386,7 +386,7 @@ class TestMethodIsNotPartOfTheKey:
         os.utime(dep, (OLD + 5, OLD + 5))
         job(1)
 
-        assert len(counter.calls) == 1
+        assert 1 == len(counter.calls)
 
 
 class TestEnvironment:
@@ -405,12 +405,12 @@ class TestEnvironment:
         job(1)
         job(2)
 
-        assert len(counter.calls) == 3
+        assert 3 == len(counter.calls)
         assert before == snapshot()
         assert not os.path.exists(job._job.stamp_path((2,), {}))
         monkeypatch.delenv("JOBSTAMPS_DISABLED")
         job(1)
-        assert len(counter.calls) == 3
+        assert 3 == len(counter.calls)
 
     def test_always_use_hashes(self, monkeypatch, write):
         """JOBSTAMPS_ALWAYS_USE_HASHES uses HashMethod even where MTime was asked."""
@@ -422,7 +422,7 @@ class TestEnvironment:
 
         job(1)
 
-        assert len(counter.calls) == 1
+        assert 1 == len(counter.calls)
 
     def test_debug_logs_hits_and_misses_to_stderr(self, tmp_path):
         """JOBSTAMPS_DEBUG shows every miss and hit, with its reason, on stderr."""
@@ -449,7 +449,7 @@ class TestEnvironment:
             text=True,
             check=True,
         )
-        assert quiet.stderr == ""
+        assert "" == quiet.stderr
 
     def test_debug_logs_go_through_the_jobstamps_logger(self, caplog, write):
         """A program that enables DEBUG for "jobstamps" sees the reasons."""
@@ -510,7 +510,7 @@ class TestFailures:
             assert make_lock(1) is not None
         with pytest.warns(JobstampsWarning):
             make_lock(1)
-        assert runs == [1, 1]
+        assert [1, 1] == runs
 
     @pytest.mark.parametrize("garbage", [b"", b"garbage", b"JOBSTMP\x01" + b"\0" * 20])
     def test_corrupt_stamp_is_a_miss_and_is_rewritten(self, garbage):
@@ -521,9 +521,9 @@ class TestFailures:
         with open(path, "wb") as f:
             f.write(garbage)
 
-        assert job(1) == ["result", 1, 2]
-        assert job(1) == ["result", 1, 2]
-        assert len(counter.calls) == 2
+        assert ["result", 1, 2] == job(1)
+        assert ["result", 1, 2] == job(1)
+        assert 2 == len(counter.calls)
 
     def test_cache_dir_that_is_a_file(self, tmp_path):
         """A cache dir that is a regular file is a CacheDirError, an OSError."""
@@ -533,7 +533,7 @@ class TestFailures:
         with pytest.raises(CacheDirError) as info:
             job(1)
         assert isinstance(info.value, OSError)
-        assert counter.calls == []
+        assert [] == counter.calls
 
     def test_stamp_write_failure_warns_and_returns(self, monkeypatch):
         """A stamp that can't be written costs a warning, never the result."""
@@ -544,7 +544,7 @@ class TestFailures:
 
         monkeypatch.setattr(os, "replace", full)
         with pytest.warns(JobstampsWarning, match="could not write the stamp"):
-            assert job(1) == ["result", 1, 2]
+            assert ["result", 1, 2] == job(1)
 
 
 class TestBadInput:
@@ -582,7 +582,7 @@ class TestBadInput:
         with pytest.raises(KeyError) as info:
             job(1)
         assert any("dependencies callable" in note for note in info.value.__notes__)
-        assert counter.calls == []
+        assert [] == counter.calls
 
     def test_wrong_call_is_pythons_type_error(self):
         """Calling with the wrong arguments raises Python's TypeError, hit or not."""
@@ -598,7 +598,7 @@ class TestBadInput:
 
         with pytest.raises(TypeError, match="argument 'x'"):
             job(object())
-        assert counter.calls == []
+        assert [] == counter.calls
 
 
 def test_stamp_holds_a_pickle_of_the_result():
@@ -609,4 +609,4 @@ def test_stamp_holds_a_pickle_of_the_result():
 
     stamp = DirectoryStore("unused").load(job._job.stamp_path((1,), {}))
 
-    assert pickle.loads(stamp.result) == ["result", 1, 2]
+    assert ["result", 1, 2] == pickle.loads(stamp.result)

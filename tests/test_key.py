@@ -249,7 +249,7 @@ def test_equivalent_calls_share_a_key():
         keys.digest((), {"a": 1}),
     }
 
-    assert len(digests) == 1
+    assert 1 == len(digests)
     assert keys.digest((1, 3), {}) not in digests
 
 
@@ -330,9 +330,9 @@ class TestStampKey:
         key = self.make()
 
         assert key.function.endswith("TestStampKey.make.<locals>.f")
-        assert key.version == "v1"
+        assert "v1" == key.version
         assert key.arguments == (("a", 1), ("b", 2))
-        assert len(key.digest) == 40
+        assert 40 == len(key.digest)
 
     def test_immutable_hashable_picklable(self):
         """Keys are frozen values: equal, hashable, picklable."""

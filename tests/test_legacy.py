@@ -233,7 +233,7 @@ class TestLegacy:
         jobstamp.run(job, 1, **options)
         write(out)
         jobstamp.run(job, 1, **options)
-        assert job.call_count == 2
+        assert 2 == job.call_count
 
 
 def test_two_callables_with_the_same_name_share_stamps(cwd):
@@ -242,7 +242,7 @@ def test_two_callables_with_the_same_name_share_stamps(cwd):
     first.return_value = "first"
     jobstamp.run(first, 1, jobstamps_cache_output_directory=cwd)
 
-    assert jobstamp.run(second, 1, jobstamps_cache_output_directory=cwd) == "first"
+    assert "first" == jobstamp.run(second, 1, jobstamps_cache_output_directory=cwd)
     second.assert_not_called()
 
 

@@ -97,7 +97,7 @@ class TestHashMethod:
         monkeypatch.setattr(_methods, "file_digest", lambda p: reads.append(p))
 
         assert recorded == check(HashMethod(), path, recorded)
-        assert reads == []
+        assert [] == reads
 
     def test_racily_clean_file_is_read_again(self, write, monkeypatch):
         """A file modified within the racy window of its fingerprint is re-read."""

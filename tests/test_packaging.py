@@ -47,4 +47,4 @@ def test_importing_the_core_stays_light():
         env={"PYTHONPATH": str(Path(jobstamps.__file__).parent.parent)},
     ).stdout.strip()
 
-    assert heavy == ""
+    assert "" == heavy

@@ -136,7 +136,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         store.save(path, sample())
 
-    assert os.listdir(os.path.dirname(path)) == []
+    assert [] == os.listdir(os.path.dirname(path))
 
 
 def test_remembered_stamp_is_dropped_when_the_file_changes(tmp_path):

@@ -16,9 +16,20 @@ ALWAYS_USE_HASHES = "JOBSTAMPS_ALWAYS_USE_HASHES"
 CACHE_DIR = "JOBSTAMPS_CACHE_DIR"
 
 
+def _raw(name: str) -> bytes | str | None:
+    # os.environ.get encodes the key and decodes the value through several
+    # Python-level calls, about 1 us per variable, and a cache hit reads a few.
+    # On POSIX os.environ keeps the environment in _data (bytes to bytes), and
+    # every change made through os.environ lands there.
+    data = getattr(os.environ, "_data", None)
+    if type(data) is dict and os.name == "posix":
+        return data.get(name.encode())
+    return os.environ.get(name)
+
+
 def _flag(name: str) -> bool:
     # As in jobstamps 0.0.20, any non-empty value turns a flag on.
-    return bool(os.environ.get(name))
+    return bool(_raw(name))
 
 
 def disabled() -> bool:
@@ -33,11 +44,29 @@ def always_use_hashes() -> bool:
     return _flag(ALWAYS_USE_HASHES)
 
 
+_last_default: tuple[object, str] = (object(), "")
+
+
 def default_cache_dir() -> str:
     """
     ``$JOBSTAMPS_CACHE_DIR``, else the user's cache directory for jobstamps.
     """
-    configured = os.environ.get(CACHE_DIR)
+    global _last_default
+    configured = _raw(CACHE_DIR)
+    if configured:
+        inputs: object = configured
+        if not os.path.isabs(configured):
+            return _resolve_default_cache_dir(os.fsdecode(configured))
+    else:
+        inputs = (_raw("XDG_CACHE_HOME"), _raw("HOME"))
+    if _last_default[0] == inputs:
+        return _last_default[1]
+    root = _resolve_default_cache_dir(os.fsdecode(configured) if configured else None)
+    _last_default = (inputs, root)
+    return root
+
+
+def _resolve_default_cache_dir(configured: str | None) -> str:
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
     if sys.platform == "darwin" or sys.platform == "win32":

@@ -22,15 +22,22 @@ if TYPE_CHECKING:
 LOGGER_NAME = "jobstamps"
 
 
-def debug(message: str, *args: object) -> None:
-    if "logging" not in sys.modules and not _config.debug():
-        return
-    import logging
+_logger: logging.Logger | None = None
+_DEBUG_LEVEL = 10  # logging.DEBUG
 
-    logger = logging.getLogger(LOGGER_NAME)
+
+def debug(message: str, *args: object) -> None:
+    global _logger
+    logger = _logger
+    if logger is None:
+        if "logging" not in sys.modules and not _config.debug():
+            return
+        import logging
+
+        logger = _logger = logging.getLogger(LOGGER_NAME)
     if _config.debug():
         _show_on_stderr(logger)
-    if logger.isEnabledFor(logging.DEBUG):
+    if logger.isEnabledFor(_DEBUG_LEVEL):
         logger.debug(message, *args)
 
 

@@ -153,7 +153,7 @@ class DirectoryStore:
         return folder
 
     def path(self, function: str, digest: str) -> str:
-        return os.path.join(self.folder(function), digest[:2], digest[2:4], digest)
+        return f"{self.folder(function)}{os.sep}{digest[:2]}{os.sep}{digest[2:4]}{os.sep}{digest}"
 
     def load(self, path: str) -> Stamp | None:
         """
