@@ -610,3 +610,22 @@ def test_stamp_holds_a_pickle_of_the_result():
     stamp = DirectoryStore("unused").load(job._job.stamp_path((1,), {}))
 
     assert ["result", 1, 2] == pickle.loads(stamp.result)
+
+
+def test_a_warning_is_shown_once(tmp_path):
+    """A program that imports logging without configuring it sees a warning once."""
+    script = (
+        "import logging, threading\n"
+        "from jobstamps import jobstamped\n"
+        "@jobstamped\n"
+        "def job(x):\n"
+        "    return threading.Lock()\n"
+        "job(1)\n"
+    )
+    env = {**os.environ, "JOBSTAMPS_CACHE_DIR": str(tmp_path / "c")}
+
+    err = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stderr
+
+    assert 1 == err.count("can't be pickled")

@@ -49,7 +49,11 @@ def warn(message: str, stacklevel: int) -> None:
     if "logging" in sys.modules:
         import logging
 
-        logging.getLogger(LOGGER_NAME).warning(message)
+        logger = logging.getLogger(LOGGER_NAME)
+        # Without a handler, logging's last resort would print the warning a
+        # second time.
+        if logger.hasHandlers():
+            logger.warning(message)
 
 
 def _show_on_stderr(logger: logging.Logger) -> None:
