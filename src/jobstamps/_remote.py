@@ -28,9 +28,10 @@ import threading
 import time
 import typing
 import urllib.parse
+import warnings
 
 from . import _log
-from .exceptions import RemoteStoreError
+from .exceptions import JobstampsWarning, RemoteStoreError
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -65,10 +66,10 @@ _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 # (kind, url) of every store that has already warned in this process.
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
-# Frames between warnings.warn and the caller of the decorated function:
-# _warn_once, the store method, the core's remote helper, Job.call, the
-# wrapper's __call__.
-_STACKLEVEL = 5
+# Frames between the user's call of a cached function and the core's call of
+# a remote store method (the wrapper's __call__, Job.call, the core's remote
+# helper): warnings point at the user's code, as the core's own do.
+CALLER_FRAMES = 3
 
 
 class RemoteStore(typing.Protocol):
@@ -162,13 +163,14 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=user + netloc))
 
 
-def _warn_once(kind: str, url: str, message: str) -> None:
+def _warn_once(kind: str, url: str, message: str, depth: int) -> None:
+    # *depth*: frames from the caller up to the outermost store method.
+    _log.debug("%s", message)
     with _warned_lock:
         if (kind, url) in _warned:
-            _log.debug("%s", message)
             return
         _warned.add((kind, url))
-    _log.warn(message, stacklevel=_STACKLEVEL)
+    warnings.warn(message, JobstampsWarning, stacklevel=depth + CALLER_FRAMES + 2)
 
 
 class RedisStore:
@@ -427,6 +429,7 @@ class GuardedStore:
                     if self.cooldown is None
                     else f"running jobs locally for {self.cooldown:g} s"
                 ),
+                depth=3,  # _guard, this method, SealedStore's
             )
             return default
         if self._open_until is not None:
@@ -517,6 +520,7 @@ class SealedStore:
                 f"jobstamps: ignoring entry {key} of remote store {self.url}: its "
                 f"signature does not match (written with another {SECRET_ENV}, or "
                 "not by jobstamps)",
+                depth=1,
             )
         return data
 
