@@ -688,3 +688,51 @@ class TestGuardedStore:
         The deadline's error is a TimeoutError, as callers expect.
         """
         assert issubclass(RemoteTimeoutError, TimeoutError)
+
+
+class TestS3:
+    def test_fails_fast(self):
+        """
+        An S3 endpoint that accepts and never answers costs about the read
+        timeout times two attempts, then nothing.
+        """
+        pytest.importorskip("s3fs")
+        with listening(backlog=8) as port:
+            store = open_remote(
+                "s3://bucket/prefix",
+                secret=SECRET,
+                endpoint_url=f"http://127.0.0.1:{port}",
+                anon=True,
+                connect_timeout=0.2,
+                read_timeout=0.2,
+            )
+            fs = store.inner.inner.filesystem
+
+            started = time.monotonic()
+            with pytest.warns(JobstampsWarning, match="Timeout"):
+                assert None is store.get(KEY)
+                assert None is store.get(KEY)
+            elapsed = time.monotonic() - started
+
+        assert 2 == fs.retries
+        assert 0.2 == fs.config_kwargs["read_timeout"]
+        assert 0.2 == fs.config_kwargs["connect_timeout"]
+        assert elapsed < 1.5
+
+    def test_options_win(self):
+        """
+        The user's retries and botocore settings are kept.
+        """
+        pytest.importorskip("s3fs")
+        store = open_remote(
+            "s3://bucket/prefix",
+            secret=SECRET,
+            anon=True,
+            retries=4,
+            config_kwargs={"read_timeout": 30},
+        )
+        fs = store.inner.inner.filesystem
+
+        assert 4 == fs.retries
+        assert 30 == fs.config_kwargs["read_timeout"]
+        assert 1.0 == fs.config_kwargs["connect_timeout"]

@@ -62,6 +62,7 @@ _REDIS_SCHEMES = frozenset({"redis", "rediss"})
 _RENAMING_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh"})
 _CHUNK = 1 << 20
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+_S3_ATTEMPTS = 2
 
 # (kind, url) of every store that has already warned in this process.
 _warned: set[tuple[str, str]] = set()
@@ -286,6 +287,13 @@ class FsspecStore:
         protocols = self._fs.protocol
         protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
         self._rename = not _RENAMING_PROTOCOLS.isdisjoint(protocols)
+
+    @property
+    def filesystem(self) -> typing.Any:
+        """
+        The fsspec filesystem the entries are on.
+        """
+        return self._fs
 
     def path(self, key: str) -> str:
         """
@@ -583,9 +591,15 @@ def open_remote(
         backend = RedisStore(
             url, connect_timeout=connect_timeout, read_timeout=read_timeout, **options
         )
+    elif scheme in ("s3", "s3a"):
+        backend = FsspecStore(
+            url, **_s3_options(options, connect_timeout, read_timeout)
+        )
+        # s3fs retries timeouts itself, 5 times with backoff: a server that
+        # accepts and never answers would cost 7 s. Once more is enough,
+        # unless the user asked for *retries*.
+        backend.filesystem.retries = options.get("retries", _S3_ATTEMPTS)
     else:
-        if scheme in ("s3", "s3a"):
-            options = _s3_timeouts(options, connect_timeout, read_timeout)
         backend = FsspecStore(url, **options)
     return SealedStore(GuardedStore(backend, deadline=deadline, cooldown=cooldown), key)
 
@@ -624,18 +638,20 @@ def _fsspec_knows(scheme: str) -> bool:
     return scheme in known_implementations or scheme in registry
 
 
-def _s3_timeouts(
+def _s3_options(
     options: Mapping[str, typing.Any], connect: float, read: float
 ) -> dict[str, typing.Any]:
-    # botocore waits 60 s to connect and retries; keep its defaults only
-    # where the user set something.
+    # botocore waits 60 s to connect, and retries; the user's config_kwargs
+    # win. A filesystem of our own, so that changing its retries does not
+    # change anyone else's.
     config = {
         "connect_timeout": connect,
         "read_timeout": read,
-        "retries": {"max_attempts": 1},
+        "retries": {"total_max_attempts": 1},
     }
     config.update(options.get("config_kwargs") or {})
-    return {**options, "config_kwargs": config}
+    without_retries = {k: v for k, v in options.items() if k != "retries"}
+    return {"skip_instance_cache": True, **without_retries, "config_kwargs": config}
 
 
 def _missing_driver(

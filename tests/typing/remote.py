@@ -15,11 +15,15 @@ from jobstamps._remote import (
     unseal,
 )
 
-redis_store: RemoteStore = RedisStore("redis://localhost:6379/0", prefix="ci:", expire=86400)
+redis_store: RemoteStore = RedisStore(
+    "redis://localhost:6379/0", prefix="ci:", expire=86400
+)
 fsspec_store: RemoteStore = FsspecStore("s3://bucket/jobstamps", anon=False)
 guarded: RemoteStore = GuardedStore(redis_store, deadline=5.0, cooldown=60.0)
 sealed: RemoteStore = SealedStore(guarded, b"0123456789abcdef")
-remote: RemoteStore = open_remote("redis://localhost", secret="0123456789abcdef", trust_store=False)
+remote: RemoteStore = open_remote(
+    "redis://localhost", secret="0123456789abcdef", trust_store=False
+)
 
 data: bytes | None = remote.get("module.f-0123/abcd")
 remote.put("module.f-0123/abcd", b"stamp")
