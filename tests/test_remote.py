@@ -736,3 +736,21 @@ class TestS3:
         assert 4 == fs.retries
         assert 30 == fs.config_kwargs["read_timeout"]
         assert 1.0 == fs.config_kwargs["connect_timeout"]
+
+
+def test_close_after_failure_does_not_wait():
+    """
+    Closing a store whose remote failed does not call into it again.
+    """
+
+    class Closing(CountingStore):
+        def close(self):
+            self.calls += 1
+
+    counting = Closing(RedisStore(f"redis://127.0.0.1:{closed_port()}/0"))
+    store = GuardedStore(counting)
+    with pytest.warns(JobstampsWarning):
+        store.get(KEY)
+    store.close()
+
+    assert 1 == counting.calls
