@@ -445,15 +445,21 @@ class TestOpenRemote:
         with pytest.raises(RemoteStoreError, match=r"pip install 'jobstamps\[redis\]'"):
             open_remote("redis://localhost", secret=SECRET)
 
-    def test_missing_fsspec_driver(self, monkeypatch):
+    @pytest.mark.parametrize(
+        ("url", "driver", "extra"),
+        [("s3://bucket/prefix", "s3fs", "s3"), ("gs://bucket/prefix", "gcsfs", "gcs")],
+    )
+    def test_missing_fsspec_driver(self, monkeypatch, url, driver, extra):
         """
         Without the filesystem's driver, the error says which extra to
         install.
         """
-        monkeypatch.setitem(__import__("sys").modules, "s3fs", None)
+        monkeypatch.setitem(__import__("sys").modules, driver, None)
 
-        with pytest.raises(RemoteStoreError, match=r"pip install 'jobstamps\[s3\]'"):
-            open_remote("s3://bucket/prefix", secret=SECRET)
+        with pytest.raises(
+            RemoteStoreError, match=rf"pip install 'jobstamps\[{extra}\]'"
+        ):
+            open_remote(url, secret=SECRET)
 
     def test_layers(self, redis_url, prefix):
         """
