@@ -39,3 +39,13 @@ class JobstampsWarning(UserWarning):
     directory) or a result that can't be pickled: the call still returns its
     freshly computed result.
     """
+
+
+class RemoteStoreError(JobstampsError, ValueError):
+    """
+    A remote store can't be configured: unknown URL scheme, missing driver,
+    or no secret to sign its entries with.
+
+    Raised when the store is opened, never while a job runs: a remote that is
+    slow or down costs a warning and a local run, not an error.
+    """

@@ -1,0 +1,35 @@
+"""
+The remote store API as the core will use it: type-checked, never run.
+"""
+
+from __future__ import annotations
+
+from jobstamps._remote import (
+    FsspecStore,
+    GuardedStore,
+    RedisStore,
+    RemoteStore,
+    SealedStore,
+    open_remote,
+    seal,
+    unseal,
+)
+
+redis_store: RemoteStore = RedisStore(
+    "redis://localhost:6379/0", prefix="ci:", expire=86400
+)
+fsspec_store: RemoteStore = FsspecStore("s3://bucket/jobstamps", anon=False)
+guarded: RemoteStore = GuardedStore(redis_store, deadline=5.0, cooldown=60.0)
+sealed: RemoteStore = SealedStore(guarded, b"0123456789abcdef")
+remote: RemoteStore = open_remote(
+    "redis://localhost", secret="0123456789abcdef", trust_store=False
+)
+
+data: bytes | None = remote.get("module.f-0123/abcd")
+remote.put("module.f-0123/abcd", b"stamp")
+remote.delete("module.f-0123/abcd")
+where: str = remote.url
+remote.close()
+
+blob: bytes = seal(None, "k", b"data")
+opened: bytes | None = unseal(b"0123456789abcdef", "k", blob)
