@@ -764,7 +764,8 @@ def _command_main(args: list[str]) -> int:
     except (CommandKilled, Interrupted) as e:
         return 128 + e.signum
     except OSError as e:  # the stamp directory, a dependency that is a folder
-        _error(f"error: {e}")
+        where = f": {e.filename}" if e.filename and str(e.filename) not in (e.strerror or "") else ""
+        _error(f"error: {e.strerror or e}{where}")
         return USAGE_ERROR
 
 
