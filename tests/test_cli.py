@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from jobstamps import jobstamp_cmd_main
+from jobstamps import _cli, jobstamp_cmd_main
 
 _SCRIPT = shutil.which("jobstamp", path=os.path.dirname(sys.executable))
 JOBSTAMP = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "jobstamps"]
@@ -196,16 +196,17 @@ class TestFailures:
         assert [137, 137] == [r.returncode for r in results]
         assert 2 == env.count
 
-    def test_interrupted(self, env):
-        """SIGINT to jobstamp stops the command, exits 130 and stores nothing."""
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+    def test_interrupted(self, env, signum):
+        """SIGINT or SIGTERM to jobstamp stops the command, exits 128+N and stores nothing."""
         env.script("slow", f"#!/bin/sh\necho run >> '{env.count_file}'\necho started\nexec sleep 30\n")
         process = subprocess.Popen(
             [*JOBSTAMP, "--", "slow"], stdout=subprocess.PIPE, env=env.environ
         )
         assert b"started\n" == process.stdout.readline()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
 
-        assert 130 == process.wait(timeout=20)
+        assert 128 + signum == process.wait(timeout=20)
         process.stdout.close()
         assert [] == env.stamp_files()
 
@@ -465,3 +466,50 @@ class TestInProcess:
 
         assert 1 == jobstamp_cmd_main.main(["jobstamp", "tool"])
         assert "'--'" in err.getvalue()
+
+
+class TestHitPath:
+    def test_hit_imports_nothing_heavy(self, env):
+        """A cached run imports none of the modules that would make it slow."""
+        env.run("--", "tool")
+        check = (
+            "import sys\n"
+            "from jobstamps._cli import main\n"
+            "assert main(['jobstamp', '--', 'tool']) == 0\n"
+            "heavy = {'attr', 'attrs', 'typing', 'argparse', 'subprocess', 'hashlib',\n"
+            "         'logging', 'platformdirs', 'inspect', 'threading', 'selectors'}\n"
+            "print(sorted(heavy & set(sys.modules)), file=sys.stderr)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", check], capture_output=True, env=env.environ
+        )
+
+        assert (b"out:\n", b"err:\n[]\n") == (result.stdout, result.stderr)
+        assert 1 == env.count
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1w", 604800),
+     ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("0", 0)],
+)
+def test_durations(text, seconds):
+    """Durations take s, m, h, d and w units, combined or with decimals."""
+    assert seconds * 10**9 == _cli.parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("500M", 500 << 20), ("2G", 2 << 30), ("10k", 10 << 10), ("100", 100),
+     ("1.5KiB", 1536), ("7MB", 7 << 20), ("3B", 3)],
+)
+def test_sizes(text, size):
+    """Sizes take K, M, G and T in powers of 1024, with or without B or iB."""
+    assert size == _cli.parse_size(text)
+
+
+@pytest.mark.parametrize("text", ["", "m", "5x", "1..5h", "-3s", "h1"])
+def test_bad_durations(text):
+    """Anything else is a usage error."""
+    with pytest.raises(_cli.UsageError):
+        _cli.parse_duration(text)
