@@ -61,7 +61,9 @@ def main() -> int:
         compileall.compile_dir(tmp, quiet=1)
         empty = os.path.join(tmp, "empty")
         with open(empty, "w") as file:
-            file.write(LAUNCHER.format(python=sys.executable, module="empty_entry_point"))
+            file.write(
+                LAUNCHER.format(python=sys.executable, module="empty_entry_point")
+            )
         os.chmod(empty, 0o755)
 
         os.environ["JOBSTAMPS_CACHE_DIR"] = os.path.join(tmp, "stamps")
@@ -72,7 +74,9 @@ def main() -> int:
         if shutil.which("hyperfine"):
             medians = _hyperfine(commands, options.runs, tmp)
         else:
-            medians = {name: _loop(argv, options.runs) for name, argv in commands.items()}
+            medians = {
+                name: _loop(argv, options.runs) for name, argv in commands.items()
+            }
 
     empty_ms, hit_ms = medians.values()
     ratio = hit_ms / empty_ms
@@ -86,8 +90,14 @@ def _hyperfine(commands: dict[str, list[str]], runs: int, tmp: str) -> dict[str,
     report = os.path.join(tmp, "hyperfine.json")
     subprocess.run(
         [
-            "hyperfine", "-N", "--warmup", "30", "--runs", str(runs),
-            "--export-json", report,
+            "hyperfine",
+            "-N",
+            "--warmup",
+            "30",
+            "--runs",
+            str(runs),
+            "--export-json",
+            report,
             *(" ".join(argv) for argv in commands.values()),
         ],
         check=True,

@@ -100,8 +100,16 @@ class TestRunAndReplay:
         first = env.run("--", "tool", "a", env={"TOOL_EXIT": "3"})
         second = env.run("--", "tool", "a")
 
-        assert (b"out:a\n", b"err:a\n", 3) == (first.stdout, first.stderr, first.returncode)
-        assert (first.stdout, first.stderr, 3) == (second.stdout, second.stderr, second.returncode)
+        assert (b"out:a\n", b"err:a\n", 3) == (
+            first.stdout,
+            first.stderr,
+            first.returncode,
+        )
+        assert (first.stdout, first.stderr, 3) == (
+            second.stdout,
+            second.stderr,
+            second.returncode,
+        )
         assert 1 == env.count
 
     def test_argument_boundaries(self, env):
@@ -122,7 +130,11 @@ class TestRunAndReplay:
         results = [env.run("--", sys.executable, "-c", code) for _ in range(2)]
 
         for result in results:
-            assert (payload, b"\x80err", 5) == (result.stdout, result.stderr, result.returncode)
+            assert (payload, b"\x80err", 5) == (
+                result.stdout,
+                result.stderr,
+                result.returncode,
+            )
 
     def test_large_output(self, env):
         """Tens of megabytes on both streams are replayed exactly."""
@@ -176,7 +188,9 @@ class TestFailures:
         result = env.run("--", "no-such-command-here")
 
         assert 127 == result.returncode
-        assert ["jobstamp: no-such-command-here: command not found"] == lines(result.stderr)
+        assert ["jobstamp: no-such-command-here: command not found"] == lines(
+            result.stderr
+        )
         assert [] == env.stamp_files()
 
     def test_not_executable(self, env):
@@ -190,7 +204,9 @@ class TestFailures:
 
     def test_killed_by_signal(self, env):
         """A command killed by a signal exits 128+N and is not stored."""
-        env.script("suicide", f"#!/bin/sh\necho run >> '{env.count_file}'\nkill -9 $$\n")
+        env.script(
+            "suicide", f"#!/bin/sh\necho run >> '{env.count_file}'\nkill -9 $$\n"
+        )
         results = [env.run("--", "suicide") for _ in range(2)]
 
         assert [137, 137] == [r.returncode for r in results]
@@ -199,7 +215,10 @@ class TestFailures:
     @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
     def test_interrupted(self, env, signum):
         """SIGINT or SIGTERM to jobstamp stops the command, exits 128+N and stores nothing."""
-        env.script("slow", f"#!/bin/sh\necho run >> '{env.count_file}'\necho started\nexec sleep 30\n")
+        env.script(
+            "slow",
+            f"#!/bin/sh\necho run >> '{env.count_file}'\necho started\nexec sleep 30\n",
+        )
         process = subprocess.Popen(
             [*JOBSTAMP, "--", "slow"], stdout=subprocess.PIPE, env=env.environ
         )
@@ -213,7 +232,12 @@ class TestFailures:
     def test_discard_failures(self, env):
         """With --discard-failures a non-zero exit runs every time; success is stored."""
         for _ in range(2):
-            assert 1 == env.run("--discard-failures", "--", "tool", env={"TOOL_EXIT": "1"}).returncode
+            assert (
+                1
+                == env.run(
+                    "--discard-failures", "--", "tool", env={"TOOL_EXIT": "1"}
+                ).returncode
+            )
         for _ in range(2):
             assert 0 == env.run("--discard-failures", "--", "tool").returncode
 
@@ -285,7 +309,10 @@ class TestFreshness:
     def test_stdin(self, env):
         """--stdin feeds standard input to the command and keys on its bytes."""
         env.script("upper", f"#!/bin/sh\necho run >> '{env.count_file}'\ntr a-z A-Z\n")
-        results = [env.run("--stdin", "--", "upper", input=data) for data in (b"abc", b"xyz", b"abc")]
+        results = [
+            env.run("--stdin", "--", "upper", input=data)
+            for data in (b"abc", b"xyz", b"abc")
+        ]
 
         assert [b"ABC", b"XYZ", b"ABC"] == [r.stdout for r in results]
         assert 2 == env.count
@@ -322,9 +349,24 @@ class TestUsage:
         text = result.stdout.decode()
 
         assert 0 == result.returncode
-        for option in ["--dependencies", "--output-files", "--stamp-directory", "--use-hashes",
-                       "--cwd", "--env", "--stdin", "--ttl", "--discard-failures", "--force",
-                       "--dry-run", "--why", "cache ls", "cache prune", "cache clear", "examples:"]:
+        for option in [
+            "--dependencies",
+            "--output-files",
+            "--stamp-directory",
+            "--use-hashes",
+            "--cwd",
+            "--env",
+            "--stdin",
+            "--ttl",
+            "--discard-failures",
+            "--force",
+            "--dry-run",
+            "--why",
+            "cache ls",
+            "cache prune",
+            "cache clear",
+            "examples:",
+        ]:
             assert option in text
 
     def test_without_separator(self, env):
@@ -373,9 +415,24 @@ class TestUsage:
         deps = [env.tmp / n for n in "abc"]
         for dep in deps:
             dep.write_text(dep.name)
-        env.run("--dependencies", str(deps[0]), str(deps[1]), f"--dependencies={deps[2]}", "--", "tool")
+        env.run(
+            "--dependencies",
+            str(deps[0]),
+            str(deps[1]),
+            f"--dependencies={deps[2]}",
+            "--",
+            "tool",
+        )
         deps[2].write_text("changed!")
-        result = env.run("--why", "--dependencies", str(deps[0]), str(deps[1]), f"--dependencies={deps[2]}", "--", "tool")
+        result = env.run(
+            "--why",
+            "--dependencies",
+            str(deps[0]),
+            str(deps[1]),
+            f"--dependencies={deps[2]}",
+            "--",
+            "tool",
+        )
 
         assert f"would run: dependency changed: {deps[2]}\n".encode() == result.stdout
 
@@ -455,7 +512,9 @@ class TestInProcess:
         for _ in range(2):
             out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
             monkeypatch.setattr(sys, "stdout", out)
-            assert 0 == jobstamp_cmd_main.main(["jobstamp", "--", sys.executable, "-c", code])
+            assert 0 == jobstamp_cmd_main.main(
+                ["jobstamp", "--", sys.executable, "-c", code]
+            )
 
             assert b"\xff\x00" == out.buffer.getvalue()
 
@@ -490,8 +549,17 @@ class TestHitPath:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1w", 604800),
-     ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("0", 0)],
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("45", 45),
+        ("0", 0),
+    ],
 )
 def test_durations(text, seconds):
     """Durations take s, m, h, d and w units, combined or with decimals."""
@@ -500,8 +568,15 @@ def test_durations(text, seconds):
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("500M", 500 << 20), ("2G", 2 << 30), ("10k", 10 << 10), ("100", 100),
-     ("1.5KiB", 1536), ("7MB", 7 << 20), ("3B", 3)],
+    [
+        ("500M", 500 << 20),
+        ("2G", 2 << 30),
+        ("10k", 10 << 10),
+        ("100", 100),
+        ("1.5KiB", 1536),
+        ("7MB", 7 << 20),
+        ("3B", 3),
+    ],
 )
 def test_sizes(text, size):
     """Sizes take K, M, G and T in powers of 1024, with or without B or iB."""

@@ -119,7 +119,6 @@ def run_command(
 def _tee(argv: list[str], stdin: bytes | None) -> tuple[bytes, bytes, int]:
     import selectors
     import signal
-    import subprocess
 
     process = _start(argv, stdin)
     previous = _catch_termination()
@@ -175,9 +174,13 @@ def _start(argv: list[str], stdin: bytes | None) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(argv, **options)  # type: ignore[call-overload, no-any-return]
     except FileNotFoundError:
-        found = os.path.exists(name) if os.sep in name else shutil.which(name) is not None
+        found = (
+            os.path.exists(name) if os.sep in name else shutil.which(name) is not None
+        )
         if found:  # the file is there, its interpreter is not
-            raise CommandNotStarted(126, f"{name}: bad interpreter: No such file or directory") from None
+            raise CommandNotStarted(
+                126, f"{name}: bad interpreter: No such file or directory"
+            ) from None
         if os.sep in name:
             raise CommandNotStarted(127, f"{name}: No such file or directory") from None
         raise CommandNotStarted(127, f"{name}: command not found") from None
@@ -200,7 +203,9 @@ class _Feed:
 
     __slots__ = ("_data", "_offset", "_pipe", "_selector", "fd")
 
-    def __init__(self, process: subprocess.Popen[bytes], data: bytes | None, selector: object) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], data: bytes | None, selector: object
+    ) -> None:
         import selectors
 
         self._selector: selectors.BaseSelector = selector  # type: ignore[assignment]
@@ -219,7 +224,9 @@ class _Feed:
 
     def write(self) -> None:
         try:
-            self._offset += os.write(self.fd, self._data[self._offset : self._offset + _READ_SIZE])
+            self._offset += os.write(
+                self.fd, self._data[self._offset : self._offset + _READ_SIZE]
+            )
         except BlockingIOError:
             return
         except BrokenPipeError:  # the command stopped reading: fine
@@ -312,7 +319,11 @@ class _Sink:
             self._broken(stream)
 
     def close(self) -> None:
-        if self._stream is not None and self._binary is None and self._decoder is not None:
+        if (
+            self._stream is not None
+            and self._binary is None
+            and self._decoder is not None
+        ):
             try:
                 self._write_text(self._stream, b"", final=True)
             except BrokenPipeError:
@@ -329,7 +340,9 @@ class _Sink:
         try:
             stream.write(text)
         except UnicodeEncodeError:
-            stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+            stream.write(
+                text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            )
         stream.flush()
 
     def _broken(self, stream: TextIO) -> None:
@@ -346,7 +359,10 @@ class _Sink:
 
 
 def _replay(result: dict[str, object]) -> int:
-    for data, stream in ((result["stdout"], sys.stdout), (result["stderr"], sys.stderr)):
+    for data, stream in (
+        (result["stdout"], sys.stdout),
+        (result["stderr"], sys.stderr),
+    ):
         sink = _Sink(stream)
         sink.write(data)  # type: ignore[arg-type]
         sink.close()
@@ -383,7 +399,9 @@ _LIST = "list"  # --dependencies a b c (every value up to the next option)
 class _Option:
     __slots__ = ("dest", "help", "kind", "metavar", "names")
 
-    def __init__(self, names: tuple[str, ...], kind: str, help: str, metavar: str = "") -> None:
+    def __init__(
+        self, names: tuple[str, ...], kind: str, help: str, metavar: str = ""
+    ) -> None:
         self.names = names
         self.dest = next(n for n in names if n.startswith("--"))[2:].replace("-", "_")
         self.kind = kind
@@ -391,7 +409,12 @@ class _Option:
         self.help = help
 
     def usage(self) -> str:
-        value = {_FLAG: "", _ONE: f" {self.metavar}", _EACH: f" {self.metavar}", _LIST: f" {self.metavar}..."}
+        value = {
+            _FLAG: "",
+            _ONE: f" {self.metavar}",
+            _EACH: f" {self.metavar}",
+            _LIST: f" {self.metavar}...",
+        }
         return ", ".join(self.names) + value[self.kind]
 
 
@@ -461,7 +484,11 @@ _COMMAND_OPTIONS = (
         "Do not store the result of a run that exits non-zero, so a failing "
         "command runs every time.",
     ),
-    _Option(("--force",), _FLAG, "Run the command and store its result even if the stored one is fresh."),
+    _Option(
+        ("--force",),
+        _FLAG,
+        "Run the command and store its result even if the stored one is fresh.",
+    ),
     _Option(
         ("--dry-run", "--why"),
         _FLAG,
@@ -481,7 +508,12 @@ _ALL = _Option(
 _CACHE_OPTIONS = {
     "ls": (_STAMP_DIRECTORY, _ALL, _HELP),
     "prune": (
-        _Option(("--older-than",), _ONE, "Remove entries older than DURATION (as for --ttl).", "DURATION"),
+        _Option(
+            ("--older-than",),
+            _ONE,
+            "Remove entries older than DURATION (as for --ttl).",
+            "DURATION",
+        ),
         _Option(
             ("--max-size",),
             _ONE,
@@ -519,8 +551,12 @@ def _parse(args: Sequence[str], table: Sequence[_Option]) -> dict[str, object]:
         arg = args[i]
         i += 1
         if not arg.startswith("-") or arg == "-":
-            raise UsageError(f"unexpected argument {arg!r} (the command goes after '--')")
-        name, has_value, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+            raise UsageError(
+                f"unexpected argument {arg!r} (the command goes after '--')"
+            )
+        name, has_value, value = (
+            arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        )
         option = _lookup(name, table)
         if option.kind == _FLAG:
             if has_value:
@@ -538,7 +574,9 @@ def _parse(args: Sequence[str], table: Sequence[_Option]) -> dict[str, object]:
             given = [args[i]]
             i += 1
         else:
-            raise UsageError(f"option {option.names[-1]} needs a value ({option.metavar})")
+            raise UsageError(
+                f"option {option.names[-1]} needs a value ({option.metavar})"
+            )
         if option.kind == _ONE:
             values[option.dest] = given[0]
         else:
@@ -551,7 +589,12 @@ def _lookup(name: str, table: Sequence[_Option]) -> _Option:
         if name in option.names:
             return option
     # Unambiguous prefixes of long options work, as with argparse.
-    matches = [o for o in table for n in o.names if name.startswith("--") and len(name) > 2 and n.startswith(name)]
+    matches = [
+        o
+        for o in table
+        for n in o.names
+        if name.startswith("--") and len(name) > 2 and n.startswith(name)
+    ]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -592,7 +635,9 @@ def parse_duration(text: str) -> int:
         except ValueError:
             valid = False
     if not valid:
-        raise UsageError(f"invalid duration {text!r} (use e.g. 90s, 10m, 2h, 1d or 1h30m)")
+        raise UsageError(
+            f"invalid duration {text!r} (use e.g. 90s, 10m, 2h, 1d or 1h30m)"
+        )
     return int(total * 1_000_000_000)
 
 
@@ -621,7 +666,9 @@ def parse_size(text: str) -> int:
         if size < 0:
             raise ValueError
     except ValueError:
-        raise UsageError(f"invalid size {text!r} (use e.g. 500M, 2G or 1048576)") from None
+        raise UsageError(
+            f"invalid size {text!r} (use e.g. 500M, 2G or 1048576)"
+        ) from None
     return int(size)
 
 
@@ -669,9 +716,13 @@ examples:
 
 
 def _cache_help() -> str:
-    parts = [f"usage: {PROG} cache {{ls,prune,clear}} [OPTIONS]\n\nManage the stored results of commands.\n"]
+    parts = [
+        f"usage: {PROG} cache {{ls,prune,clear}} [OPTIONS]\n\nManage the stored results of commands.\n"
+    ]
     for action, table in _CACHE_OPTIONS.items():
-        parts.append(f"\n{PROG} cache {action}: {_CACHE_SUMMARY[action]}\n{_describe(table)}\n")
+        parts.append(
+            f"\n{PROG} cache {action}: {_CACHE_SUMMARY[action]}\n{_describe(table)}\n"
+        )
     return "".join(parts)
 
 
@@ -692,7 +743,10 @@ def _describe(table: Sequence[_Option]) -> str:
 
 
 def _describe_cache() -> str:
-    return "\n".join(f"  {PROG} cache {action:6}  {summary}" for action, summary in _CACHE_SUMMARY.items())
+    return "\n".join(
+        f"  {PROG} cache {action:6}  {summary}"
+        for action, summary in _CACHE_SUMMARY.items()
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -726,7 +780,9 @@ def _command_main(args: list[str]) -> int:
             return 0
         if "--version" in args:
             return _version()
-        _error(f"must specify the command after '--', as in: {PROG} [OPTIONS] -- CMD [ARGS...]")
+        _error(
+            f"must specify the command after '--', as in: {PROG} [OPTIONS] -- CMD [ARGS...]"
+        )
         return 1
     split = args.index("--")
     options = _parse(args[:split], _COMMAND_OPTIONS)
@@ -744,7 +800,11 @@ def _command_main(args: list[str]) -> int:
     for name in names:
         if not name or "=" in name:
             raise UsageError(f"--env takes the name of a variable, not {name!r}")
-    environment = tuple(sorted({(name, os.environ.get(name)) for name in names}, key=lambda item: item[0]))
+    environment = tuple(
+        sorted(
+            {(name, os.environ.get(name)) for name in names}, key=lambda item: item[0]
+        )
+    )
     cwd = os.getcwd() if options["cwd"] else None
     stdin = _read_stdin() if options["stdin"] else None
     method = None
@@ -752,24 +812,48 @@ def _command_main(args: list[str]) -> int:
         from ._methods import HashMethod
 
         method = HashMethod
-    job = Job(run_command, method=method, cache_dir=options["stamp_directory"], version=RESULT_VERSION)  # type: ignore[arg-type]
-    call: tuple[object, ...] = ((command, cwd, environment, stdin), {}, options["dependencies"], options["output_files"])
+    stamp_directory: str | None = options["stamp_directory"]  # type: ignore[assignment]
+    job = Job(
+        run_command, method=method, cache_dir=stamp_directory, version=RESULT_VERSION
+    )
+    call: tuple[object, ...] = (
+        (command, cwd, environment, stdin),
+        {},
+        options["dependencies"],
+        options["output_files"],
+    )
     try:
         if options["dry_run"]:
             return _dry_run(job, call, max_age_ns, bool(options["force"]))
-        return _call(job, call, max_age_ns, bool(options["force"]), bool(options["discard_failures"]))
+        return _call(
+            job,
+            call,
+            max_age_ns,
+            bool(options["force"]),
+            bool(options["discard_failures"]),
+        )
     except CommandNotStarted as e:
         _error(str(e))
         return e.status
     except (CommandKilled, Interrupted) as e:
         return 128 + e.signum
     except OSError as e:  # the stamp directory, a dependency that is a folder
-        where = f": {e.filename}" if e.filename and str(e.filename) not in (e.strerror or "") else ""
+        where = (
+            f": {e.filename}"
+            if e.filename and str(e.filename) not in (e.strerror or "")
+            else ""
+        )
         _error(f"error: {e.strerror or e}{where}")
         return USAGE_ERROR
 
 
-def _call(job: Job, call: tuple[object, ...], max_age_ns: int | None, force: bool, discard_failures: bool) -> int:
+def _call(
+    job: Job,
+    call: tuple[object, ...],
+    max_age_ns: int | None,
+    force: bool,
+    discard_failures: bool,
+) -> int:
     import warnings
 
     with warnings.catch_warnings():
@@ -790,7 +874,9 @@ def _call(job: Job, call: tuple[object, ...], max_age_ns: int | None, force: boo
     return _replay(result)  # type: ignore[arg-type]
 
 
-def _dry_run(job: Job, call: tuple[object, ...], max_age_ns: int | None, force: bool) -> int:
+def _dry_run(
+    job: Job, call: tuple[object, ...], max_age_ns: int | None, force: bool
+) -> int:
     args, kwargs, dependencies, outputs = call
     if force:
         _say("would run: --force\n")
@@ -808,7 +894,9 @@ def _succeeded(result: object) -> bool:
     return result["code"] == 0  # type: ignore[index, no-any-return]
 
 
-def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+def _show_warning(
+    message: Warning | str, category: type[Warning], *args: object, **kwargs: object
+) -> None:
     _error(f"warning: {message}")
 
 
@@ -836,7 +924,9 @@ def _version() -> int:
 class _Entry:
     __slots__ = ("age_ns", "code", "command", "mtime_ns", "path", "size")
 
-    def __init__(self, path: str, size: int, mtime_ns: int, age_ns: int, command: str, code: str) -> None:
+    def __init__(
+        self, path: str, size: int, mtime_ns: int, age_ns: int, command: str, code: str
+    ) -> None:
         self.path = path
         self.size = size
         self.mtime_ns = mtime_ns
@@ -848,7 +938,9 @@ class _Entry:
 def _cache_main(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         if not args:
-            raise UsageError(f"'{PROG} cache' needs ls, prune or clear (see '{PROG} cache --help')")
+            raise UsageError(
+                f"'{PROG} cache' needs ls, prune or clear (see '{PROG} cache --help')"
+            )
         _say(_cache_help())
         return 0
     action = args[0]
@@ -868,7 +960,9 @@ def _cache_main(args: list[str]) -> int:
         older_than = options["older_than"]
         max_size = options["max_size"]
         if older_than is None and max_size is None:
-            raise UsageError("cache prune needs --older-than DURATION and/or --max-size SIZE")
+            raise UsageError(
+                "cache prune needs --older-than DURATION and/or --max-size SIZE"
+            )
         max_age = None if older_than is None else parse_duration(older_than)  # type: ignore[arg-type]
         limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
     entries = _entries(root, scope, describe=action == "ls")
@@ -879,7 +973,9 @@ def _cache_main(args: list[str]) -> int:
     else:
         doomed = [e for e in entries if max_age is not None and e.age_ns > max_age]
         if limit is not None:
-            kept = sorted((e for e in entries if e not in doomed), key=lambda e: e.mtime_ns)
+            kept = sorted(
+                (e for e in entries if e not in doomed), key=lambda e: e.mtime_ns
+            )
             total = sum(e.size for e in kept)
             for entry in kept:
                 if total <= limit:
@@ -898,7 +994,13 @@ def _function() -> str:
 def _entries(root: str, function: str | None, describe: bool) -> list[_Entry]:
     import time
 
-    from ._store import MAGIC, StampFormatError, function_folder, read_stamp, stamp_files
+    from ._store import (
+        MAGIC,
+        StampFormatError,
+        function_folder,
+        read_stamp,
+        stamp_files,
+    )
 
     ours = os.path.join(root, function_folder(_function())) + os.sep
     now = time.time_ns()
@@ -925,7 +1027,9 @@ def _entries(root: str, function: str | None, describe: bool) -> list[_Entry]:
                     folder = os.path.relpath(path, root).split(os.sep)[0]
                     command = f"(function {folder.rpartition('-')[0]})"
                     code = "-"
-        entries.append(_Entry(path, stat.st_size, stat.st_mtime_ns, now - born, command, code))
+        entries.append(
+            _Entry(path, stat.st_size, stat.st_mtime_ns, now - born, command, code)
+        )
     return entries
 
 
@@ -953,7 +1057,8 @@ def _ls(root: str, entries: list[_Entry]) -> int:
     if entries:
         lines.append(f"{'AGE':>6}  {'SIZE':>6}  {'EXIT':>4}  COMMAND")
         lines.extend(
-            f"{_age(e.age_ns):>6}  {_size(e.size):>6}  {e.code:>4}  {e.command}" for e in entries
+            f"{_age(e.age_ns):>6}  {_size(e.size):>6}  {e.code:>4}  {e.command}"
+            for e in entries
         )
     total = sum(e.size for e in entries)
     lines.append(f"{_count(len(entries))}, {_size(total)} in {root}")
@@ -996,11 +1101,10 @@ def _age(ns: int) -> str:
 def _size(n: int) -> str:
     if n < 1024:
         return f"{n}B"
-    value = float(n)
-    for unit in "KMG":
-        value /= 1024
+    value = n / 1024
+    unit = "K"
+    for bigger in "MGT":
         if value < 1024:
             break
-    else:
-        value, unit = value / 1024, "T"
+        value, unit = value / 1024, bigger
     return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
