@@ -474,8 +474,9 @@ _COMMAND_OPTIONS = (
     _Option(
         ("--ttl",),
         _ONE,
-        "A stored result older than DURATION is stale: 90s, 10m, 2h, 1d, 1w, "
-        "or combined, 1h30m; a bare number is seconds.",
+        "A stored result older than DURATION (counted from when its run "
+        "started) is stale: 90s, 10m, 2h, 1d, 1w, or combined, 1h30m; a bare "
+        "number is seconds.",
         "DURATION",
     ),
     _Option(
