@@ -529,8 +529,8 @@ _CACHE_OPTIONS = {
     "clear": (_STAMP_DIRECTORY, _ALL, _HELP),
 }
 _CACHE_SUMMARY = {
-    "ls": "List stored results: age, size, exit code, command; the total.",
-    "prune": "Remove stored results by age and/or to fit a total size.",
+    "ls": "List stored results: age, size, exit code, command.",
+    "prune": "Remove old results, or the oldest beyond a size.",
     "clear": "Remove every stored result.",
 }
 
@@ -706,8 +706,8 @@ environment:
 
 examples:
   {PROG} --dependencies src/*.c -- make -j8
-  {PROG} --dependencies pyproject.toml --output-files dist/app.whl -- pip wheel -w dist .
-  {PROG} --use-hashes --dependencies requirements.txt -- pip-compile requirements.in
+  {PROG} --dependencies setup.py --output-files dist/app.whl -- ./build.sh
+  {PROG} --use-hashes --dependencies requirements.in -- pip-compile
   {PROG} --ttl 1h --env GITHUB_REF -- gh pr list --json number
   git diff | {PROG} --stdin -- ./summarise
   {PROG} --why --dependencies a.c -- cc -c a.c
