@@ -966,7 +966,7 @@ def _cache_main(args: list[str]) -> int:
             )
         max_age = None if older_than is None else parse_duration(older_than)  # type: ignore[arg-type]
         limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
-    entries = _entries(root, scope, describe=action == "ls")
+    entries = _entries(root, scope, read=action != "clear", describe=action == "ls")
     if action == "ls":
         return _ls(root, entries)
     if action == "clear":
@@ -992,7 +992,9 @@ def _function() -> str:
     return function_name(run_command)
 
 
-def _entries(root: str, function: str | None, describe: bool) -> list[_Entry]:
+def _entries(
+    root: str, function: str | None, read: bool, describe: bool
+) -> list[_Entry]:
     import time
 
     from ._store import (
@@ -1015,14 +1017,17 @@ def _entries(root: str, function: str | None, describe: bool) -> list[_Entry]:
             continue
         born = stat.st_mtime_ns
         command, code = "?", "?"
-        if describe:
+        if read:
+            # Ages count from when the run started, as for --ttl.
             try:
                 stamp = read_stamp(path)
             except (OSError, StampFormatError):
                 command = "(unreadable stamp)"
             else:
                 born = min(born, stamp.created_ns)
-                if path.startswith(ours):
+                if not describe:
+                    pass
+                elif path.startswith(ours):
                     command, code = _describe_result(stamp.result)
                 else:
                     folder = os.path.relpath(path, root).split(os.sep)[0]
