@@ -202,6 +202,40 @@ class TestFailures:
         assert b"Permission denied" in result.stderr
         assert [] == env.stamp_files()
 
+    def test_missing_path_and_bad_interpreter(self, env):
+        """A missing path exits 127; a script whose interpreter is missing exits 126."""
+        env.script("orphan", "#!/no/such/interpreter\necho hi\n")
+        missing = env.run("--", "./no-such-file")
+        orphan = env.run("--", "orphan")
+
+        assert 127 == missing.returncode
+        assert ["jobstamp: ./no-such-file: No such file or directory"] == lines(
+            missing.stderr
+        )
+        assert 126 == orphan.returncode
+        assert 1 == len(lines(orphan.stderr))
+        assert [] == env.stamp_files()
+
+    def test_unusable_stamp_directory(self, env):
+        """A stamp directory that is a file is one line on stderr and exit status 2."""
+        (env.tmp / "file").write_text("")
+        result = env.run("--stamp-directory", str(env.tmp / "file"), "--", "tool")
+
+        assert 2 == result.returncode
+        assert 1 == len(lines(result.stderr))
+
+    def test_reader_goes_away(self, env):
+        """`jobstamp ... | head -1` prints no error, and the whole output is stored."""
+        pipeline = f"{' '.join(JOBSTAMP)} -- seq 200000 | head -1"
+        results = [
+            subprocess.run(pipeline, shell=True, capture_output=True, env=env.environ)
+            for _ in range(2)
+        ]
+
+        assert [(b"1\n", b"")] * 2 == [(r.stdout, r.stderr) for r in results]
+        assert "seq 200000" in env.run("cache", "ls").stdout.decode()
+        assert b"200000\n" == env.run("--", "seq", "200000").stdout[-7:]
+
     def test_killed_by_signal(self, env):
         """A command killed by a signal exits 128+N and is not stored."""
         env.script(
@@ -315,6 +349,13 @@ class TestFreshness:
         ]
 
         assert [b"ABC", b"XYZ", b"ABC"] == [r.stdout for r in results]
+        assert 2 == env.count
+
+    def test_disabled(self, env):
+        """With JOBSTAMPS_DISABLED set the command runs every time."""
+        for _ in range(2):
+            env.run("--", "tool", env={"JOBSTAMPS_DISABLED": "1"})
+
         assert 2 == env.count
 
     def test_force(self, env):
@@ -477,6 +518,25 @@ class TestCache:
 
         assert "tool 2" in env.run("cache", "ls").stdout.decode()
         assert 1 == len(env.stamp_files())
+
+    def test_all_includes_functions(self, env):
+        """ls --all also lists the stamps of Python functions; plain ls does not."""
+        env.run("--", "tool")
+        code = (
+            "import sys\n"
+            "from jobstamps import jobstamped\n"
+            "@jobstamped\n"
+            "def double(x):\n"
+            "    return 2 * x\n"
+            "double(21)\n"
+        )
+        subprocess.run([sys.executable, "-c", code], env=env.environ, check=True)
+        plain = env.run("cache", "ls").stdout.decode()
+        everything = env.run("cache", "ls", "--all").stdout.decode()
+
+        assert "1 entry" in plain.splitlines()[-1]
+        assert "2 entries" in everything.splitlines()[-1]
+        assert "(function __main___double)" in everything
 
     def test_cache_leaves_other_files_alone(self, env):
         """clear --all removes only stamp files, whatever else is in the directory."""
