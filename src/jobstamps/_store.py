@@ -232,3 +232,64 @@ class DirectoryStore:
         for path in [p for p in self._recent if p.startswith(prefix)]:
             del self._recent[path]
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def stamp_files(root: str, function: str | None = None) -> list[tuple[str, os.stat_result]]:
+    """
+    Every stamp file under *root* with its ``lstat``, or only *function*'s.
+
+    Temporary files of writes in progress, and anything that is not a
+    regular file, are left out. A missing *root* holds no stamps.
+    """
+    top = os.path.join(root, function_folder(function)) if function is not None else root
+    found: list[tuple[str, os.stat_result]] = []
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(TEMP_SUFFIX):
+                try:
+                    found.append((entry.path, entry.stat(follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue
+    return found
+
+
+def read_stamp(path: str) -> Stamp:
+    """
+    The stamp in the file at *path*, read without any store's memory.
+
+    Raises:
+        StampFormatError: the file is not an intact stamp.
+        OSError: it can't be read.
+    """
+    with open(path, "rb") as file:
+        return decode(file.read())
+
+
+def remove_stamp(path: str, root: str) -> None:
+    """
+    Delete the stamp file at *path*, then the folders it leaves empty,
+    up to but not including *root*.
+
+    Raises:
+        OSError: the file exists but can't be removed.
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    root = os.path.abspath(root)
+    folder = os.path.dirname(os.path.abspath(path))
+    while folder != root and folder.startswith(root + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty, or gone
+            break
+        folder = os.path.dirname(folder)

@@ -1,0 +1,12 @@
+"""
+``python -m jobstamps``: the ``jobstamp`` command.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
