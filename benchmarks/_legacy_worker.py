@@ -36,7 +36,9 @@ def _setup(request):
     else:
         with open(request["paths_file"], encoding="utf-8") as file:
             paths = file.read().splitlines()
-        method = jobstamp.HashMethod if request["method"] == "hash" else jobstamp.MTimeMethod
+        method = (
+            jobstamp.HashMethod if request["method"] == "hash" else jobstamp.MTimeMethod
+        )
 
         def op():
             return jobstamp.run(
@@ -48,7 +50,10 @@ def _setup(request):
             )
 
     op()  # the miss that writes the stamp
-    if jobstamp.out_of_date(f, 3, jobstamps_cache_output_directory=cache) is not None and request["kind"] == "nodeps":
+    if (
+        jobstamp.out_of_date(f, 3, jobstamps_cache_output_directory=cache) is not None
+        and request["kind"] == "nodeps"
+    ):
         raise RuntimeError("jobstamps 0.0.20 did not stamp the call")
     return op
 

@@ -20,7 +20,6 @@ import os
 import pickle
 import platform
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -63,7 +62,15 @@ def _setup_marker() -> str:
 
 def _pip(env: Path, *args: str) -> None:
     done = subprocess.run(
-        [str(_bin(env, "python")), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
+        [
+            str(_bin(env, "python")),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *args,
+        ],
         capture_output=True,
         text=True,
     )
@@ -192,7 +199,9 @@ class Legacy:
         self.proc.wait(timeout=10)
 
 
-def measure(contenders: list[Contender], rounds: int, target: float) -> dict[str, float]:
+def measure(
+    contenders: list[Contender], rounds: int, target: float
+) -> dict[str, float]:
     """
     The median seconds per operation of each contender, over *rounds*
     rounds in which every contender takes one sample, in a rotating order.
@@ -230,7 +239,9 @@ class Report:
         sign = "<=" if kind == "max" else ">="
         status = "MET " if ok else "MISS"
         print(f"  [{status}] {label}: {value:.3f}x (target {sign} {limit}x)")
-        self.checks.append({"check": label, "value": value, "limit": limit, "kind": kind, "met": ok})
+        self.checks.append(
+            {"check": label, "value": value, "limit": limit, "kind": kind, "met": ok}
+        )
 
     def info(self, label: str, value: float) -> None:
         print(f"  [info] {label}: {value:.3f}x")
@@ -315,7 +326,9 @@ def big_result() -> bytes:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, report: Report, legacy: Legacy, work: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, report: Report, legacy: Legacy, work: Path
+    ) -> None:
         self.args = args
         self.quick = args.quick
         self.rounds = args.rounds or (3 if args.quick else 7)
@@ -355,20 +368,34 @@ class Bench:
         contenders = [
             Contender("jobstamps @jobstamped", lambda: deco(3)),
             Contender("jobstamps jobstamp.run shim", shim),
-            self.legacy.contender("jobstamps 0.0.20 run", kind="nodeps", cache=self.dir("s1-legacy")),
+            self.legacy.contender(
+                "jobstamps 0.0.20 run", kind="nodeps", cache=self.dir("s1-legacy")
+            ),
             Contender("diskcache memoize", lambda: dc_f(3)),
             Contender("joblib.Memory", lambda: jl_f(3)),
             Contender("floor: functools.lru_cache", lambda: lru(3)),
         ]
         m = measure(contenders, self.rounds, self.target)
         dc.close()
-        self._rows("1. hit, no dependencies, small arguments (per call)", m, "floor: functools.lru_cache")
+        self._rows(
+            "1. hit, no dependencies, small arguments (per call)",
+            m,
+            "floor: functools.lru_cache",
+        )
         r = self.report
         for who in ("jobstamps @jobstamped", "jobstamps jobstamp.run shim"):
             r.check(f"S1 {who} / 0.0.20 run", m[who] / m["jobstamps 0.0.20 run"], 0.25)
-            r.check(f"S1 {who} / diskcache memoize", m[who] / m["diskcache memoize"], 0.33)
-        r.info("S1 @jobstamped / joblib.Memory", m["jobstamps @jobstamped"] / m["joblib.Memory"])
-        r.info("S1 @jobstamped / lru_cache", m["jobstamps @jobstamped"] / m["floor: functools.lru_cache"])
+            r.check(
+                f"S1 {who} / diskcache memoize", m[who] / m["diskcache memoize"], 0.33
+            )
+        r.info(
+            "S1 @jobstamped / joblib.Memory",
+            m["jobstamps @jobstamped"] / m["joblib.Memory"],
+        )
+        r.info(
+            "S1 @jobstamped / lru_cache",
+            m["jobstamps @jobstamped"] / m["floor: functools.lru_cache"],
+        )
         r.scenarios["1"] = m
 
     # 2, 3 ------------------------------------------------------------
@@ -380,7 +407,9 @@ class Bench:
         paths = make_files(self.work / f"s{number}-files", 1000, 2048)
         paths_file = self.work / f"s{number}-paths.txt"
         paths_file.write_text("\n".join(paths))
-        deco = jobstamped(dependencies=paths, method=method, cache_dir=self.dir(f"s{number}-deco"))(deps_target)
+        deco = jobstamped(
+            dependencies=paths, method=method, cache_dir=self.dir(f"s{number}-deco")
+        )(deps_target)
         deco(3)
         assert deco.out_of_date(3) is None
         shim_dir = self.dir(f"s{number}-shim")
@@ -414,13 +443,29 @@ class Bench:
             ),
         ]
         m = measure(contenders, self.rounds, self.target)
-        title = "MTimeMethod" if method_name == "mtime" else "HashMethod, files unchanged"
-        self._rows(f"{number}. hit, 1,000 dependency files, {title} (per call)", m, "floor: os.stat loop")
+        title = (
+            "MTimeMethod" if method_name == "mtime" else "HashMethod, files unchanged"
+        )
+        self._rows(
+            f"{number}. hit, 1,000 dependency files, {title} (per call)",
+            m,
+            "floor: os.stat loop",
+        )
         limit = 1.2 if method_name == "mtime" else 1.3
         r = self.report
-        r.check(f"S{number} @jobstamped / os.stat loop", m["jobstamps @jobstamped"] / m["floor: os.stat loop"], limit)
-        r.info(f"S{number} jobstamp.run shim / os.stat loop", m["jobstamps jobstamp.run shim"] / m["floor: os.stat loop"])
-        r.info(f"S{number} @jobstamped / 0.0.20 run", m["jobstamps @jobstamped"] / m["jobstamps 0.0.20 run"])
+        r.check(
+            f"S{number} @jobstamped / os.stat loop",
+            m["jobstamps @jobstamped"] / m["floor: os.stat loop"],
+            limit,
+        )
+        r.info(
+            f"S{number} jobstamp.run shim / os.stat loop",
+            m["jobstamps jobstamp.run shim"] / m["floor: os.stat loop"],
+        )
+        r.info(
+            f"S{number} @jobstamped / 0.0.20 run",
+            m["jobstamps @jobstamped"] / m["jobstamps 0.0.20 run"],
+        )
         r.scenarios[number] = m
 
     # 4 ---------------------------------------------------------------
@@ -449,28 +494,55 @@ class Bench:
             with open(big, "rb") as file:
                 return hashlib.file_digest(file, "sha256").hexdigest()
 
-        deco = jobstamped(dependencies=[str(big)], method=HashMethod, cache_dir=self.dir("s4-deco"))(first_hash_target)
+        deco = jobstamped(
+            dependencies=[str(big)], method=HashMethod, cache_dir=self.dir("s4-deco")
+        )(first_hash_target)
         contenders = [
-            Contender("jobstamps first call (HashMethod)", lambda: deco(1), prepare=deco.clear, n=1),
-            Contender("floor: sha256 streaming readinto 1 MiB", streaming(hashlib.sha256), n=1),
+            Contender(
+                "jobstamps first call (HashMethod)",
+                lambda: deco(1),
+                prepare=deco.clear,
+                n=1,
+            ),
+            Contender(
+                "floor: sha256 streaming readinto 1 MiB", streaming(hashlib.sha256), n=1
+            ),
             Contender("floor: hashlib.file_digest sha256", file_digest, n=1),
         ]
         streaming(hashlib.sha256)()  # bring the file into the page cache
         m = measure(contenders, rounds, self.target)
         rows = [(k, fmt_rate(size, v), fmt_time(v)) for k, v in m.items()]
-        self.report.table("4a. first hash of one 256 MiB file (throughput, page cache warm)", rows)
-        floor = min(m["floor: sha256 streaming readinto 1 MiB"], m["floor: hashlib.file_digest sha256"])
-        r.check("S4 256 MiB: jobstamps throughput / fastest sha256 floor", floor / m["jobstamps first call (HashMethod)"], 0.9, "min")
+        self.report.table(
+            "4a. first hash of one 256 MiB file (throughput, page cache warm)", rows
+        )
+        floor = min(
+            m["floor: sha256 streaming readinto 1 MiB"],
+            m["floor: hashlib.file_digest sha256"],
+        )
+        r.check(
+            "S4 256 MiB: jobstamps throughput / fastest sha256 floor",
+            floor / m["jobstamps first call (HashMethod)"],
+            0.9,
+            "min",
+        )
         r.scenarios["4a"] = m
 
         # Digest candidates, numbers only.
         candidates: list[Contender] = []
         for name in ("sha256", "sha1", "md5", "blake2b"):
-            candidates.append(Contender(f"hashlib {name}", streaming(functools.partial(hashlib.new, name)), n=1))
+            candidates.append(
+                Contender(
+                    f"hashlib {name}",
+                    streaming(functools.partial(hashlib.new, name)),
+                    n=1,
+                )
+            )
         try:
             import blake3
 
-            candidates.append(Contender("blake3 (1 thread)", streaming(blake3.blake3), n=1))
+            candidates.append(
+                Contender("blake3 (1 thread)", streaming(blake3.blake3), n=1)
+            )
             candidates.append(
                 Contender(
                     "blake3 (all cores, 1 MiB updates)",
@@ -483,21 +555,32 @@ class Bench:
         try:
             import xxhash
 
-            candidates.append(Contender("xxhash xxh3_128", streaming(xxhash.xxh3_128), n=1))
+            candidates.append(
+                Contender("xxhash xxh3_128", streaming(xxhash.xxh3_128), n=1)
+            )
             candidates.append(Contender("xxhash xxh64", streaming(xxhash.xxh64), n=1))
         except ImportError:
             print("  xxhash not installed")
         mc = measure(candidates, rounds, self.target)
         self.report.table(
             "4b. digest candidates over the same 256 MiB (streaming, 1 MiB reads)",
-            [(k, fmt_rate(size, v), f"{m['floor: sha256 streaming readinto 1 MiB'] / v:.2f}x sha256") for k, v in mc.items()],
+            [
+                (
+                    k,
+                    fmt_rate(size, v),
+                    f"{m['floor: sha256 streaming readinto 1 MiB'] / v:.2f}x sha256",
+                )
+                for k, v in mc.items()
+            ],
         )
         r.scenarios["4b"] = mc
 
         # 10,000 small files.
         small = make_files(self.work / "s4-small", 10_000, 4096)
         total = sum(os.path.getsize(p) for p in small)
-        deco_small = jobstamped(dependencies=small, method=HashMethod, cache_dir=self.dir("s4-small-deco"))(first_hash_target)
+        deco_small = jobstamped(
+            dependencies=small, method=HashMethod, cache_dir=self.dir("s4-small-deco")
+        )(first_hash_target)
 
         def small_floor() -> None:
             for p in small:
@@ -512,9 +595,16 @@ class Bench:
         small_floor()
         ms = measure(
             [
-                Contender("jobstamps first call (HashMethod)", lambda: deco_small(2), prepare=deco_small.clear, n=1),
+                Contender(
+                    "jobstamps first call (HashMethod)",
+                    lambda: deco_small(2),
+                    prepare=deco_small.clear,
+                    n=1,
+                ),
                 Contender("floor: open+read+sha256 per file", small_floor, n=1),
-                Contender("floor: hashlib.file_digest per file", small_file_digest, n=1),
+                Contender(
+                    "floor: hashlib.file_digest per file", small_file_digest, n=1
+                ),
             ],
             rounds,
             self.target,
@@ -523,8 +613,16 @@ class Bench:
             f"4c. first hash of 10,000 files of 4 KiB ({total / MiB:.0f} MiB)",
             [(k, fmt_rate(total, v), fmt_time(v)) for k, v in ms.items()],
         )
-        floor = min(ms["floor: open+read+sha256 per file"], ms["floor: hashlib.file_digest per file"])
-        r.check("S4 10,000 files: jobstamps throughput / fastest sha256 floor", floor / ms["jobstamps first call (HashMethod)"], 0.9, "min")
+        floor = min(
+            ms["floor: open+read+sha256 per file"],
+            ms["floor: hashlib.file_digest per file"],
+        )
+        r.check(
+            "S4 10,000 files: jobstamps throughput / fastest sha256 floor",
+            floor / ms["jobstamps first call (HashMethod)"],
+            0.9,
+            "min",
+        )
         r.scenarios["4c"] = ms
         big.unlink()
 
@@ -538,7 +636,16 @@ class Bench:
             # child's ru_maxrss; a small interpreter in between keeps this
             # (possibly large) process's peak out of the probe's baseline.
             out = subprocess.run(
-                [sys.executable, "-c", HOP, sys.executable, "-c", code, str(huge), self.dir("s4-mem")],
+                [
+                    sys.executable,
+                    "-c",
+                    HOP,
+                    sys.executable,
+                    "-c",
+                    code,
+                    str(huge),
+                    self.dir("s4-mem"),
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -546,9 +653,17 @@ class Bench:
             ).stdout
             before, after = json.loads(out)
             growth[label] = (after - before) * 1024
-            rows.append((label, f"{growth[label] / MiB:.1f} MiB", f"peak RSS growth (ru_maxrss {before / 1024:.0f} -> {after / 1024:.0f} MiB)"))
+            rows.append(
+                (
+                    label,
+                    f"{growth[label] / MiB:.1f} MiB",
+                    f"peak RSS growth (ru_maxrss {before / 1024:.0f} -> {after / 1024:.0f} MiB)",
+                )
+            )
         huge.unlink()
-        self.report.table("4d. memory while hashing a 1 GiB dependency (child processes)", rows)
+        self.report.table(
+            "4d. memory while hashing a 1 GiB dependency (child processes)", rows
+        )
         r.check(
             "S4 1 GiB: jobstamps peak RSS growth, MiB (target < 64)",
             growth["jobstamps first call (HashMethod)"] / MiB / 64,
@@ -584,9 +699,13 @@ class Bench:
         m = measure(
             [
                 Contender("10 stamps, in-process store warm", cycle(small, False)),
-                Contender(f"{count:,} stamps, in-process store warm", cycle(big, False)),
+                Contender(
+                    f"{count:,} stamps, in-process store warm", cycle(big, False)
+                ),
                 Contender("10 stamps, stamp re-read each call", cycle(small, True)),
-                Contender(f"{count:,} stamps, stamp re-read each call", cycle(big, True)),
+                Contender(
+                    f"{count:,} stamps, stamp re-read each call", cycle(big, True)
+                ),
             ],
             self.rounds,
             self.target,
@@ -598,12 +717,14 @@ class Bench:
         r = self.report
         r.check(
             f"S5 {count:,} vs 10 stamps, store warm",
-            m[f"{count:,} stamps, in-process store warm"] / m["10 stamps, in-process store warm"],
+            m[f"{count:,} stamps, in-process store warm"]
+            / m["10 stamps, in-process store warm"],
             1.2,
         )
         r.check(
             f"S5 {count:,} vs 10 stamps, stamp re-read",
-            m[f"{count:,} stamps, stamp re-read each call"] / m["10 stamps, stamp re-read each call"],
+            m[f"{count:,} stamps, stamp re-read each call"]
+            / m["10 stamps, stamp re-read each call"],
             1.2,
         )
         r.scenarios["5"] = m
@@ -619,25 +740,37 @@ class Bench:
         function = _key.function_name(scale_target)
         folder_name = _store.function_folder(function)
         identity = json.dumps(
-            {"count": count, "folder": folder_name, "magic": _store.MAGIC.decode(), "format": _store.FORMAT_VERSION}
+            {
+                "count": count,
+                "folder": folder_name,
+                "magic": _store.MAGIC.decode(),
+                "format": _store.FORMAT_VERSION,
+            }
         )
         root = DATA / f"stamps-{count}"
         marker = root / "complete.json"
         if marker.exists() and marker.read_text() == identity:
             return str(root)
-        print(f"  writing {count:,} stamp files under {root} (kept for later runs) ...", flush=True)
+        print(
+            f"  writing {count:,} stamp files under {root} (kept for later runs) ...",
+            flush=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
         store = _store.DirectoryStore(str(root))
         folder = root / folder_name
         for a in range(256):
             for b in range(256):
-                (folder / f"{a:02x}" / f"{b:02x}").mkdir(parents=True, mode=0o700, exist_ok=True)
+                (folder / f"{a:02x}" / f"{b:02x}").mkdir(
+                    parents=True, mode=0o700, exist_ok=True
+                )
         now = time.time_ns()
         rng = random.Random(1)
         for i in range(count):
             digest = rng.randbytes(20).hex()
             path = store.path(function, digest)
-            header, meta, result = _store.encode(_store.Stamp(now, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL)))
+            header, meta, result = _store.encode(
+                _store.Stamp(now, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
+            )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, header + meta + bytes(result))
             os.close(fd)
@@ -683,10 +816,21 @@ class Bench:
         assert deco() == PAYLOAD
         m_write = measure(
             [
-                Contender("jobstamps stamp (first call)", deco, prepare=deco.clear, n=1),
-                Contender("floor: plain file write", plain_write, prepare=unlink_plain, n=1),
-                Contender("diskcache memoize (first call)", dc_f, prepare=dc.clear, n=1),
-                Contender("joblib.Memory (first call)", jl_f, prepare=functools.partial(jl_mem.clear, warn=False), n=1),
+                Contender(
+                    "jobstamps stamp (first call)", deco, prepare=deco.clear, n=1
+                ),
+                Contender(
+                    "floor: plain file write", plain_write, prepare=unlink_plain, n=1
+                ),
+                Contender(
+                    "diskcache memoize (first call)", dc_f, prepare=dc.clear, n=1
+                ),
+                Contender(
+                    "joblib.Memory (first call)",
+                    jl_f,
+                    prepare=functools.partial(jl_mem.clear, warn=False),
+                    n=1,
+                ),
             ],
             rounds,
             self.target,
@@ -708,11 +852,25 @@ class Bench:
         dc.close()
         self.report.table(
             "6. a 200 MB bytes result: stamp, then load",
-            [(k, fmt_rate(size, v), fmt_time(v)) for k, v in {**m_write, **m_read}.items()],
+            [
+                (k, fmt_rate(size, v), fmt_time(v))
+                for k, v in {**m_write, **m_read}.items()
+            ],
         )
         r = self.report
-        r.check("S6 stamp throughput / plain write", m_write["floor: plain file write"] / m_write["jobstamps stamp (first call)"], 0.5, "min")
-        r.check("S6 load throughput / plain read", m_read["floor: plain file read"] / m_read["jobstamps load (hit)"], 0.5, "min")
+        r.check(
+            "S6 stamp throughput / plain write",
+            m_write["floor: plain file write"]
+            / m_write["jobstamps stamp (first call)"],
+            0.5,
+            "min",
+        )
+        r.check(
+            "S6 load throughput / plain read",
+            m_read["floor: plain file read"] / m_read["jobstamps load (hit)"],
+            0.5,
+            "min",
+        )
         r.scenarios["6"] = {**m_write, **m_read}
         PAYLOAD = b""
         deco.clear()
@@ -746,7 +904,9 @@ class Bench:
             ]
         env = _clean_env()
         for argv in commands.values():
-            subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)  # stamps the command
+            subprocess.run(
+                argv, check=True, env=env, stdout=subprocess.DEVNULL
+            )  # stamps the command
         m = time_commands(commands, runs, max(3, self.rounds // 2), self.work, env)
         self.report.table(
             f"7. whole process, {runs} runs each ({'hyperfine' if shutil.which('hyperfine') else 'subprocess loop'})",
@@ -754,17 +914,35 @@ class Bench:
         )
         empty = m["floor: empty console script"]
         if have_cli:
-            r.check("S7 cached jobstamp -- true / empty console script", m[project] / empty, 1.5)
-            r.info("S7 cached jobstamp -- true / 0.0.20's", m[project] / m["jobstamps 0.0.20 jobstamp -- true (cached)"])
+            r.check(
+                "S7 cached jobstamp -- true / empty console script",
+                m[project] / empty,
+                1.5,
+            )
+            r.info(
+                "S7 cached jobstamp -- true / 0.0.20's",
+                m[project] / m["jobstamps 0.0.20 jobstamp -- true (cached)"],
+            )
         else:
-            r.skip("S7 cached jobstamp -- true / empty console script", "not available (no jobstamps._cli in this checkout)")
-        r.info("S7 0.0.20 cached jobstamp -- true / empty console script", m["jobstamps 0.0.20 jobstamp -- true (cached)"] / empty)
-        r.info("S7 empty console script / python -c pass", empty / m["floor: python -c pass"])
+            r.skip(
+                "S7 cached jobstamp -- true / empty console script",
+                "not available (no jobstamps._cli in this checkout)",
+            )
+        r.info(
+            "S7 0.0.20 cached jobstamp -- true / empty console script",
+            m["jobstamps 0.0.20 jobstamp -- true (cached)"] / empty,
+        )
+        r.info(
+            "S7 empty console script / python -c pass",
+            empty / m["floor: python -c pass"],
+        )
         r.scenarios["7"] = m
 
     def _rows(self, title: str, m: dict[str, float], floor: str) -> None:
         base = m[floor]
-        self.report.table(title, [(k, fmt_time(v), f"{v / base:8.2f}x floor") for k, v in m.items()])
+        self.report.table(
+            title, [(k, fmt_time(v), f"{v / base:8.2f}x floor") for k, v in m.items()]
+        )
 
 
 HOP = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
@@ -799,7 +977,11 @@ print(json.dumps([before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
 
 
 def time_commands(
-    commands: dict[str, list[str]], runs: int, rounds: int, work: Path, env: dict[str, str]
+    commands: dict[str, list[str]],
+    runs: int,
+    rounds: int,
+    work: Path,
+    env: dict[str, str],
 ) -> dict[str, float]:
     """
     Median wall time of each command, over *rounds* rounds of *runs*/*rounds*
@@ -811,10 +993,27 @@ def time_commands(
     for r in range(rounds):
         if hyperfine:
             out = work / f"hyperfine-{r}.json"
-            argv = [hyperfine, "-N", "--warmup", "3", "--runs", str(per_round), "--export-json", str(out), "--style", "none"]
+            argv = [
+                hyperfine,
+                "-N",
+                "--warmup",
+                "3",
+                "--runs",
+                str(per_round),
+                "--export-json",
+                str(out),
+                "--style",
+                "none",
+            ]
             names = list(commands)
             argv += [" ".join(commands[n]) for n in names]
-            done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            done = subprocess.run(
+                argv,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"hyperfine failed: {done.stderr}")
             results = json.loads(out.read_text())["results"]
@@ -874,7 +1073,9 @@ def in_env(args: argparse.Namespace) -> int:
     report = Report()
     print(f"machine: {machine()}")
     print(f"versions: {versions()}; peer: {LEGACY_REQUIREMENT} (own venv)")
-    print(f"rounds: {args.rounds or (3 if args.quick else 7)}{' (--quick)' if args.quick else ''}")
+    print(
+        f"rounds: {args.rounds or (3 if args.quick else 7)}{' (--quick)' if args.quick else ''}"
+    )
     wanted = [s.strip() for s in args.only.split(",")] if args.only else list(SCENARIOS)
     legacy = Legacy()
     work = Path(tempfile.mkdtemp(prefix="jobstamps-bench-", dir=args.workdir))
@@ -899,31 +1100,57 @@ def in_env(args: argparse.Namespace) -> int:
             print(f"  SKIP  {c['check']}: {c['skipped']}")
         else:
             sign = "<=" if c["kind"] == "max" else ">="
-            print(f"  {'MET ' if c['met'] else 'MISS'}  {c['check']}: {c['value']:.3f}x (target {sign} {c['limit']}x)")
+            print(
+                f"  {'MET ' if c['met'] else 'MISS'}  {c['check']}: {c['value']:.3f}x (target {sign} {c['limit']}x)"
+            )
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"machine": machine(), "checks": report.checks, "scenarios": report.scenarios}, indent=1)
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "checks": report.checks,
+                    "scenarios": report.scenarios,
+                },
+                indent=1,
+            )
         )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, 100,000 stamps in scenario 5")
-    parser.add_argument("--rounds", type=int, help="rounds per scenario (default 7, --quick 3)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer rounds, 100,000 stamps in scenario 5",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="rounds per scenario (default 7, --quick 3)"
+    )
     parser.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,2,7")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--workdir", help="where scratch files go (default: the system's temp dir)")
-    parser.add_argument("--rebuild-envs", action="store_true", help="recreate benchmarks/.envs")
+    parser.add_argument(
+        "--workdir", help="where scratch files go (default: the system's temp dir)"
+    )
+    parser.add_argument(
+        "--rebuild-envs", action="store_true", help="recreate benchmarks/.envs"
+    )
     parser.add_argument("--in-env", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.in_env:
         return in_env(args)
     ensure_envs(args.rebuild_envs)
-    forwarded = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--rebuild-envs"]
+    forwarded = [
+        a for a in (argv if argv is not None else sys.argv[1:]) if a != "--rebuild-envs"
+    ]
     return subprocess.run(
-        [str(_bin(CURRENT, "python")), str(Path(__file__).resolve()), "--in-env", *forwarded],
+        [
+            str(_bin(CURRENT, "python")),
+            str(Path(__file__).resolve()),
+            "--in-env",
+            *forwarded,
+        ],
         env=_clean_env(),
     ).returncode
 
