@@ -355,8 +355,8 @@ class Bench:
     ) -> None:
         self.args = args
         self.quick = args.quick
-        self.rounds = args.rounds or (3 if args.quick else 7)
-        self.target = 0.02 if args.quick else 0.05
+        self.rounds = args.rounds or (3 if args.quick else 9)
+        self.target = 0.02 if args.quick else 0.1
         self.report = report
         self.legacy = legacy
         self.work = work
@@ -1115,7 +1115,7 @@ def in_env(args: argparse.Namespace) -> int:
     print(f"machine: {machine()}")
     print(f"versions: {versions()}; peer: {LEGACY_REQUIREMENT} (own venv)")
     print(
-        f"rounds: {args.rounds or (3 if args.quick else 7)}{' (--quick)' if args.quick else ''}"
+        f"rounds: {args.rounds or (3 if args.quick else 9)}{' (--quick)' if args.quick else ''}"
     )
     wanted = [s.strip() for s in args.only.split(",")] if args.only else list(SCENARIOS)
     legacy = Legacy()
@@ -1162,7 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
         help="fewer rounds, 100,000 stamps in scenario 5",
     )
     parser.add_argument(
-        "--rounds", type=int, help="rounds per scenario (default 7, --quick 3)"
+        "--rounds", type=int, help="rounds per scenario (default 9, --quick 3)"
     )
     parser.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,2,7")
     parser.add_argument("--json", help="also write the figures to this file")
