@@ -20,6 +20,7 @@ import os
 import pickle
 import platform
 import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -925,6 +926,13 @@ class Bench:
         commands: dict[str, list[str]] = {
             "floor: python -c pass": [sys.executable, "-c", "pass"],
             "floor: empty console script": [str(_bin(CURRENT, "bench-empty-script"))],
+            # What a console script of jobstamps imports before it can serve a
+            # hit: the wrapper's `re`, then the 0.0.20 shim and the core.
+            "reference: python -c 'import re; from jobstamps import jobstamp'": [
+                sys.executable,
+                "-c",
+                "import re; from jobstamps import jobstamp",
+            ],
             "jobstamps 0.0.20 jobstamp -- true (cached)": [
                 str(_bin(LEGACY, "jobstamp")),
                 "--stamp-directory",
@@ -976,6 +984,11 @@ class Bench:
         r.info(
             "S7 empty console script / python -c pass",
             empty / m["floor: python -c pass"],
+        )
+        r.info(
+            "S7 importing the hit path (with re) / empty console script",
+            m["reference: python -c 'import re; from jobstamps import jobstamp'"]
+            / empty,
         )
         r.scenarios["7"] = m
 
@@ -1047,7 +1060,7 @@ def time_commands(
                 "none",
             ]
             names = list(commands)
-            argv += [" ".join(commands[n]) for n in names]
+            argv += [shlex.join(commands[n]) for n in names]
             done = subprocess.run(
                 argv,
                 env=env,
