@@ -27,34 +27,22 @@ def f(x):
 
 
 def _setup(request):
-    cache = request["cache"]
-    if request["kind"] == "nodeps":
-
-        def op():
-            return jobstamp.run(f, 3, jobstamps_cache_output_directory=cache)
-
-    else:
+    kwargs = {"jobstamps_cache_output_directory": request["cache"]}
+    if request["kind"] == "deps":
         with open(request["paths_file"], encoding="utf-8") as file:
-            paths = file.read().splitlines()
-        method = (
-            jobstamp.HashMethod if request["method"] == "hash" else jobstamp.MTimeMethod
+            kwargs["jobstamps_dependencies"] = file.read().splitlines()
+        hashes = request["method"] == "hash"
+        kwargs["jobstamps_method"] = (
+            jobstamp.HashMethod if hashes else jobstamp.MTimeMethod
         )
 
-        def op():
-            return jobstamp.run(
-                f,
-                3,
-                jobstamps_dependencies=paths,
-                jobstamps_cache_output_directory=cache,
-                jobstamps_method=method,
-            )
+    def op():
+        return jobstamp.run(f, 3, **kwargs)
 
     op()  # the miss that writes the stamp
-    if (
-        jobstamp.out_of_date(f, 3, jobstamps_cache_output_directory=cache) is not None
-        and request["kind"] == "nodeps"
-    ):
-        raise RuntimeError("jobstamps 0.0.20 did not stamp the call")
+    stale = jobstamp.out_of_date(f, 3, **kwargs)
+    if stale is not None:
+        raise RuntimeError(f"jobstamps 0.0.20 would run again: {stale} is out of date")
     return op
 
 
