@@ -834,6 +834,19 @@ def random_file(path, size):
     return path
 
 
+def as_the_core_calls(call):
+    """
+    *call*() from as many frames below the user's code as the core puts
+    between them and a store (see _remote.CALLER_FRAMES).
+    """
+    assert 3 == _remote.CALLER_FRAMES
+    return _job_call(call)
+
+
+def _job_call(call):
+    return call()
+
+
 def fail_on_second_call(monkeypatch, target, name, error=ConnectionError):
     """
     Make *target*.*name* work once, then raise *error*.
@@ -1100,6 +1113,41 @@ class TestFiles:
         assert "exists" in one_warning(record)
         assert 1 == counting.calls
         assert [] == os.listdir(local)
+
+    def test_guarded_destination_taken(self, memory_url, local, tmp_path):
+        """
+        A download that can't take the destination's place (a directory is
+        there) is a miss and a warning, pointing at the caller, not an error.
+        """
+        store = open_remote(memory_url, secret=SECRET)
+        store.put_file(BLOB, str(random_file(tmp_path / "source", 10)))
+        (local / "out").mkdir()
+        (local / "out" / "inside").write_bytes(b"")
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            assert not as_the_core_calls(
+                lambda: store.get_file(BLOB, str(local / "out"))
+            )
+            assert not store.exists(BLOB)  # the breaker is open
+
+        assert "get_file" in one_warning(record)
+        assert [__file__] == [w.filename for w in record]
+        assert ["out"] == os.listdir(local)
+
+    def test_guarded_warning_points_at_caller(self):
+        """
+        Warnings from a failed transfer point at the code calling the store.
+        """
+        store = SealedStore(
+            GuardedStore(RedisStore(f"redis://127.0.0.1:{closed_port()}/0")), None
+        )
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            assert not as_the_core_calls(lambda: store.exists(BLOB))
+
+        assert [__file__] == [w.filename for w in record]
 
     def test_guarded_deadline(self, local):
         """

@@ -605,6 +605,11 @@ class GuardedStore:
             if found:
                 os.replace(temporary, path)
             return found
+        except OSError as e:
+            # The download arrived but can't take *path*'s place (a
+            # directory is there): a failure like the others.
+            self._fail("get_file", key, e, depth=2)  # get_file, SealedStore's
+            return False
         finally:
             with lock:
                 abandoned = True
@@ -634,25 +639,32 @@ class GuardedStore:
         try:
             result = self._call(method, key, *args)
         except Exception as e:
-            self._trip()
-            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            _warn_once(
-                "unavailable",
-                self.url,
-                f"jobstamps: remote store {self.url} failed ({action} {key}: {reason}); "
-                + (
-                    "running jobs locally for the rest of this process"
-                    if self.cooldown is None
-                    else f"running jobs locally for {self.cooldown:g} s"
-                ),
-                depth=3,  # _guard, this method, SealedStore's
-            )
+            self._fail(action, key, e, depth=3)  # _guard, public method, SealedStore's
             return default
         if self._open_until is not None:
             with self._lock:
                 self._open_until = None
             _log.debug("remote store %s: available again", self.url)
         return result
+
+    def _fail(self, action: str, key: str, error: Exception, depth: int) -> None:
+        # *depth*: frames from the caller up to the outermost store method,
+        # as for _warn_once.
+        self._trip()
+        reason = (
+            f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        )
+        _warn_once(
+            "unavailable",
+            self.url,
+            f"jobstamps: remote store {self.url} failed ({action} {key}: {reason}); "
+            + (
+                "running jobs locally for the rest of this process"
+                if self.cooldown is None
+                else f"running jobs locally for {self.cooldown:g} s"
+            ),
+            depth=depth + 1,
+        )
 
     def _claim(self) -> bool:
         # While open, nothing reaches inner. Once the cooldown is over, one
