@@ -96,6 +96,18 @@ class CountingStore:
         self.calls += 1
         self.inner.delete(key)
 
+    def exists(self, key):
+        self.calls += 1
+        return self.inner.exists(key)
+
+    def put_file(self, key, path):
+        self.calls += 1
+        self.inner.put_file(key, path)
+
+    def get_file(self, key, path):
+        self.calls += 1
+        return self.inner.get_file(key, path)
+
     def close(self):
         self.inner.close()
 
@@ -760,3 +772,422 @@ def test_close_after_failure_does_not_wait():
     store.close()
 
     assert 1 == counting.calls
+
+
+BLOB = "blobs/" + "cd" * 32
+# Several chunks, and a partial one at the end.
+FILE_SIZE = 5 * _remote._CHUNK + 123
+
+
+@pytest.fixture(name="file_store", params=["redis", "memory", "file"])
+def _file_store(request, tmp_path):
+    """
+    A backend of each kind, with a function listing what it holds.
+    """
+    if request.param == "redis":
+        url, prefix = (
+            request.getfixturevalue("redis_url"),
+            request.getfixturevalue("prefix"),
+        )
+        store = RedisStore(url, prefix=prefix)
+        client = redis.Redis.from_url(url)
+
+        def stored():
+            return sorted(k.decode() for k in client.keys(prefix + "*"))
+
+        yield store, stored
+        store.close()
+        client.close()
+        return
+    if request.param == "memory":
+        url = request.getfixturevalue("memory_url")
+    else:
+        url = (tmp_path / "cache").as_uri()
+    store = FsspecStore(url)
+
+    def stored():
+        root = store.path(BLOB).rpartition("/")[0].rpartition("/")[0]
+        return (
+            sorted(store.filesystem.find(root)) if store.filesystem.exists(root) else []
+        )
+
+    yield store, stored
+
+
+@pytest.fixture(name="local")
+def _local(tmp_path):
+    """
+    A directory for the local side of transfers, empty.
+    """
+    local = tmp_path / "local"
+    local.mkdir()
+    return local
+
+
+def random_file(path, size):
+    """
+    Write *size* random bytes to *path*, a chunk at a time; return *path*.
+    """
+    with open(path, "wb") as file:
+        for start in range(0, size, _remote._CHUNK):
+            file.write(os.urandom(min(_remote._CHUNK, size - start)))
+    return path
+
+
+def as_the_core_calls(call):
+    """
+    *call*() from as many frames below the user's code as the core puts
+    between them and a store (see _remote.CALLER_FRAMES).
+    """
+    assert 3 == _remote.CALLER_FRAMES
+    return _job_call(call)
+
+
+def _job_call(call):
+    return call()
+
+
+def fail_on_second_call(monkeypatch, target, name, error=ConnectionError):
+    """
+    Make *target*.*name* work once, then raise *error*.
+    """
+    real = getattr(target, name)
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) >= 2:
+            raise error("lost in the middle")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, flaky)
+    return calls
+
+
+class TestFiles:
+    def test_round_trip(self, file_store, local, tmp_path):
+        """
+        A file of several chunks comes back whole, replacing the destination,
+        with no temporary file left on either side.
+        """
+        store, stored = file_store
+        source = random_file(tmp_path / "source", FILE_SIZE)
+        (local / "out").write_bytes(b"an older version")
+
+        assert not store.exists(BLOB)
+        store.put_file(BLOB, str(source))
+        assert store.exists(BLOB)
+        assert store.get_file(BLOB, str(local / "out"))
+
+        assert source.read_bytes() == (local / "out").read_bytes()
+        assert ["out"] == os.listdir(local)
+        assert 1 == len(stored())
+
+    def test_empty_and_replaced(self, file_store, local, tmp_path):
+        """
+        An empty file is an entry, not a miss; a second upload replaces it.
+        """
+        store, _ = file_store
+        (tmp_path / "empty").write_bytes(b"")
+        (tmp_path / "small").write_bytes(b"small")
+
+        store.put_file(BLOB, str(tmp_path / "empty"))
+        assert store.get_file(BLOB, str(local / "out"))
+        assert b"" == (local / "out").read_bytes()
+        store.put_file(BLOB, str(tmp_path / "small"))
+        assert store.get_file(BLOB, str(local / "out"))
+        assert b"small" == (local / "out").read_bytes()
+
+    def test_missing(self, file_store, local):
+        """
+        Downloading a key that holds nothing answers False and creates
+        nothing.
+        """
+        store, _ = file_store
+
+        assert not store.get_file(BLOB, str(local / "out"))
+        assert [] == os.listdir(local)
+
+    def test_failed_upload_leaves_nothing(self, file_store, tmp_path, monkeypatch):
+        """
+        An upload that fails after its first chunk leaves no entry and no
+        temporary object.
+        """
+        store, stored = file_store
+        source = random_file(tmp_path / "source", 3 * _remote._CHUNK)
+
+        def chunks(file):
+            yield file.read(_remote._CHUNK)
+            raise OSError("read error")
+
+        monkeypatch.setattr(_remote, "_read_chunks", chunks)
+        with pytest.raises(OSError, match="read error"):
+            store.put_file(BLOB, str(source))
+
+        assert [] == stored()
+        assert not store.exists(BLOB)
+
+    def test_failed_direct_upload_discarded(self, memory_url, tmp_path, monkeypatch):
+        """
+        On an object store (written directly, no rename), a failed upload is
+        discarded, not closed: closing would publish the part written.
+        """
+        store = FsspecStore(memory_url)
+        store._rename = False
+        events = []
+
+        class Upload:
+            closed = False
+
+            def write(self, chunk):
+                events.append("write")
+
+            def discard(self):
+                events.append("discard")
+
+            def close(self):
+                events.append("close")
+
+        monkeypatch.setattr(store.filesystem, "open", lambda *args, **kwargs: Upload())
+        monkeypatch.setattr(_remote, "_read_chunks", lambda file: [b"a", b"b"])
+        store.put_file(BLOB, str(random_file(tmp_path / "source", 2)))
+        assert ["write", "write", "close"] == events
+        events.clear()
+
+        def chunks(file):
+            yield b"a"
+            raise OSError("read error")
+
+        monkeypatch.setattr(_remote, "_read_chunks", chunks)
+        with pytest.raises(OSError, match="read error"):
+            store.put_file(BLOB, str(tmp_path / "source"))
+
+        assert ["write", "discard"] == events
+
+    def test_failed_download_leaves_nothing(
+        self, file_store, local, tmp_path, monkeypatch
+    ):
+        """
+        A download that fails after its first chunk leaves the destination
+        as it was, and no temporary file.
+        """
+        store, _ = file_store
+        store.put_file(BLOB, str(random_file(tmp_path / "source", FILE_SIZE)))
+        (local / "out").write_bytes(b"as it was")
+        if isinstance(store, RedisStore):
+            calls = fail_on_second_call(monkeypatch, store._client, "getrange")
+        else:
+            real_open = store.filesystem.open
+            calls = []
+
+            def open_failing(*args, **kwargs):
+                file = real_open(*args, **kwargs)
+                calls.extend(fail_on_second_call(monkeypatch, file, "read", OSError))
+                return file
+
+            monkeypatch.setattr(store.filesystem, "open", open_failing)
+
+        with pytest.raises(OSError, match="lost in the middle"):
+            store.get_file(BLOB, str(local / "out"))
+
+        assert b"as it was" == (local / "out").read_bytes()
+        assert ["out"] == os.listdir(local)
+
+    def test_killed_mid_download(self, redis_server, local, tmp_path, monkeypatch):
+        """
+        A Redis server that dies during a download leaves no file behind,
+        and through a guard is a miss and a warning.
+        """
+        store = RedisStore(redis_server.url, read_timeout=0.5)
+        store.put_file(BLOB, str(random_file(tmp_path / "source", FILE_SIZE)))
+        real_getrange = store._client.getrange
+
+        def getrange(*args):
+            chunk = real_getrange(*args)
+            redis_server.stop()
+            return chunk
+
+        monkeypatch.setattr(store._client, "getrange", getrange)
+        with pytest.warns(JobstampsWarning, match="get_file"):
+            assert not GuardedStore(store).get_file(BLOB, str(local / "out"))
+        store.close()
+
+        assert [] == os.listdir(local)
+
+    @pytest.mark.parametrize("change", [b"shorter", b"x" * (FILE_SIZE + 1)])
+    def test_changed_mid_download(
+        self, redis_url, prefix, local, tmp_path, monkeypatch, change
+    ):
+        """
+        A Redis entry that shrinks or grows during a download fails it.
+        """
+        store = RedisStore(redis_url, prefix=prefix)
+        store.put_file(BLOB, str(random_file(tmp_path / "source", FILE_SIZE)))
+        real_getrange = store._client.getrange
+
+        def getrange(*args):
+            chunk = real_getrange(*args)
+            store.put(BLOB, change)
+            return chunk
+
+        monkeypatch.setattr(store._client, "getrange", getrange)
+        try:
+            with pytest.raises(_remote.RemoteStoreIOError, match="changed while"):
+                store.get_file(BLOB, str(local / "out"))
+        finally:
+            store.close()
+
+        assert [] == os.listdir(local)
+
+    def test_redis_expiry(self, redis_url, prefix, tmp_path):
+        """
+        A file uploaded to Redis gets the store's expiry, or none, and leaves
+        no temporary key.
+        """
+        client = redis.Redis.from_url(redis_url)
+        source = str(random_file(tmp_path / "source", 10))
+        expiring = RedisStore(redis_url, prefix=prefix, expire=600)
+        lasting = RedisStore(redis_url, prefix=prefix)
+        try:
+            expiring.put_file(BLOB, source)
+            assert 0 < client.ttl(prefix + BLOB) <= 600
+            lasting.put_file(BLOB, source)
+            assert -1 == client.ttl(prefix + BLOB)
+            assert [(prefix + BLOB).encode()] == client.keys(prefix + "*")
+        finally:
+            for each in (client, expiring, lasting):
+                each.close()
+
+    @pytest.mark.parametrize("backend", ["redis", "file"])
+    def test_memory_bounded(self, backend, request, local, tmp_path):
+        """
+        Uploading and downloading 64 MiB allocates a few chunks at most.
+
+        (memory:// holds its files in memory by design, so it is left out.)
+        """
+        import tracemalloc
+
+        size = 64 << 20
+        source = random_file(tmp_path / "source", size)
+        if backend == "redis":
+            store = RedisStore(
+                request.getfixturevalue("redis_url"),
+                prefix=request.getfixturevalue("prefix"),
+                read_timeout=10,
+            )
+        else:
+            store = FsspecStore((tmp_path / "cache").as_uri())
+        tracemalloc.start()
+        try:
+            store.put_file(BLOB, str(source))
+            _, upload_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            assert store.get_file(BLOB, str(local / "out"))
+            _, download_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            store.delete(BLOB)
+            store.close()
+
+        assert size == os.path.getsize(local / "out")
+        assert upload_peak < 8 << 20, upload_peak
+        assert download_peak < 8 << 20, download_peak
+
+    def test_guarded_down(self, local, tmp_path):
+        """
+        Against a remote that is down, exists and get_file answer False and
+        put_file does nothing, with one warning and no file created.
+        """
+        counting = CountingStore(RedisStore(f"redis://127.0.0.1:{closed_port()}/0"))
+        store = SealedStore(GuardedStore(counting), SECRET)
+        source = str(random_file(tmp_path / "source", 10))
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            assert not store.exists(BLOB)
+            store.put_file(BLOB, source)
+            assert not store.get_file(BLOB, str(local / "out"))
+        store.close()
+
+        assert "ConnectionError" in one_warning(record)
+        assert "exists" in one_warning(record)
+        assert 1 == counting.calls
+        assert [] == os.listdir(local)
+
+    def test_guarded_destination_taken(self, memory_url, local, tmp_path):
+        """
+        A download that can't take the destination's place (a directory is
+        there) is a miss and a warning, pointing at the caller, not an error.
+        """
+        store = open_remote(memory_url, secret=SECRET)
+        store.put_file(BLOB, str(random_file(tmp_path / "source", 10)))
+        (local / "out").mkdir()
+        (local / "out" / "inside").write_bytes(b"")
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            assert not as_the_core_calls(
+                lambda: store.get_file(BLOB, str(local / "out"))
+            )
+            assert not store.exists(BLOB)  # the breaker is open
+
+        assert "get_file" in one_warning(record)
+        assert [__file__] == [w.filename for w in record]
+        assert ["out"] == os.listdir(local)
+
+    def test_guarded_warning_points_at_caller(self):
+        """
+        Warnings from a failed transfer point at the code calling the store.
+        """
+        store = SealedStore(
+            GuardedStore(RedisStore(f"redis://127.0.0.1:{closed_port()}/0")), None
+        )
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            assert not as_the_core_calls(lambda: store.exists(BLOB))
+
+        assert [__file__] == [w.filename for w in record]
+
+    def test_guarded_deadline(self, local):
+        """
+        A download abandoned at the deadline is a miss, and when it ends
+        later it neither replaces the destination nor leaves a file.
+        """
+        release, finished = threading.Event(), threading.Event()
+
+        class Slow(CountingStore):
+            def get_file(self, key, path):
+                self.calls += 1
+                release.wait(10)
+                try:
+                    _remote._write_local(path, [b"late"])
+                    return True
+                finally:
+                    finished.set()
+
+        store = GuardedStore(Slow(RedisStore("redis://127.0.0.1:1/0")), deadline=0.2)
+        with pytest.warns(JobstampsWarning, match="RemoteTimeoutError"):
+            assert not store.get_file(BLOB, str(local / "out"))
+        release.set()
+        assert finished.wait(5)
+        deadline = time.monotonic() + 5
+        while os.listdir(local) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        assert [] == os.listdir(local)
+
+    def test_files_not_sealed(self, memory_url, local, tmp_path):
+        """
+        Through a signed store, files are stored as they are and read back
+        unchecked: their key is their digest, which the caller verifies.
+        """
+        store = open_remote(memory_url, secret=SECRET)
+        source = random_file(tmp_path / "source", 100)
+
+        store.put_file(BLOB, str(source))
+
+        assert source.read_bytes() == store.inner.inner.get(BLOB)
+        assert store.exists(BLOB)
+        assert store.get_file(BLOB, str(local / "out"))
+        assert source.read_bytes() == (local / "out").read_bytes()

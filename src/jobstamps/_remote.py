@@ -6,9 +6,12 @@ local miss and written after a run, so that a result computed on one machine
 is a hit on every other (a CI fleet whose machines all start cold).
 
 A remote store only moves opaque bytes under string keys (``"<function
-folder>/<hex digest>"``). Three layers wrap a backend, outermost first::
+folder>/<hex digest>"``): small entries in memory (``get``, ``put``), large
+files streamed in chunks (``get_file``, ``put_file``). Three layers wrap a
+backend, outermost first::
 
-    SealedStore     signs every entry with HMAC-SHA256 and checks it on read
+    SealedStore     signs every entry with HMAC-SHA256 and checks it on read;
+                    files pass through (their keys are their content's hash)
     GuardedStore    turns failures and timeouts into misses, warns once, and
                     stops calling a remote that failed
     RedisStore | FsspecStore
@@ -34,7 +37,7 @@ from . import _log
 from .exceptions import JobstampsWarning, RemoteStoreError
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 SECRET_ENV = "JOBSTAMPS_SECRET"
 DEFAULT_PREFIX = "jobstamps:"
@@ -58,9 +61,13 @@ _TAG_SIZE = hashlib.sha256().digest_size
 _REDIS_SCHEMES = frozenset({"redis", "rediss"})
 # Filesystems where renaming a file is atomic: a put writes a temporary object
 # and moves it in place. Object stores publish an upload only once it is
-# complete, and have no cheap rename, so they are written directly.
-_RENAMING_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh"})
+# complete, and have no cheap rename, so they are written directly. memory://
+# publishes a file as soon as it is opened, so it is written aside too.
+_RENAMING_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh", "memory"})
+# Files are read, written and sent in chunks of this many bytes.
 _CHUNK = 1 << 20
+# Seconds a Redis upload in progress may last before its temporary key expires.
+_UPLOAD_EXPIRE = 3600
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 _S3_ATTEMPTS = 2
 
@@ -100,6 +107,28 @@ class RemoteStore(typing.Protocol):
     def delete(self, key: str) -> None:
         """
         Remove what is stored under *key*, if anything.
+        """
+
+    def exists(self, key: str) -> bool:
+        """
+        Whether something is stored under *key*, without reading it.
+        """
+
+    def put_file(self, key: str, path: str) -> None:
+        """
+        Store the content of the local file *path* under *key*, in chunks.
+
+        Readers see the whole file under *key* or what was there before,
+        never part of it.
+        """
+
+    def get_file(self, key: str, path: str) -> bool:
+        """
+        Write what is stored under *key* to the local file *path*, in chunks.
+
+        *path* is replaced only once the whole content has arrived; a failed
+        download leaves it as it was. Returns False, and writes nothing, if
+        there is nothing under *key*.
         """
 
     def close(self) -> None:
@@ -174,6 +203,38 @@ def _warn_once(kind: str, url: str, message: str, depth: int) -> None:
     warnings.warn(message, JobstampsWarning, stacklevel=depth + CALLER_FRAMES + 2)
 
 
+def _temporary_path(path: str) -> str:
+    # Next to *path*, so that os.replace moves it in place atomically.
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+
+
+def _write_local(path: str, chunks: Iterable[bytes | memoryview]) -> None:
+    """
+    Write *chunks* to a temporary file next to *path*, then move it in place.
+
+    If *chunks* fails, *path* is left as it was and the temporary file is
+    removed.
+    """
+    temporary = _temporary_path(path)
+    # Created as open() would (mode 0o666 less the umask), never over a file.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(fd, "wb") as file:
+            for chunk in chunks:
+                file.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _read_chunks(file: typing.BinaryIO) -> Iterable[bytes]:
+    while chunk := file.read(_CHUNK):
+        yield chunk
+
+
 class RedisStore:
     """
     Entries as Redis strings under *prefix* + key.
@@ -242,6 +303,71 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._client.delete(self.prefix + key)
+
+    def exists(self, key: str) -> bool:
+        return bool(self._client.exists(self.prefix + key))
+
+    def put_file(self, key: str, path: str) -> None:
+        # Appended chunk by chunk to a temporary key, then renamed: RENAME is
+        # atomic, so readers never see a partial entry.
+        temporary = f"{self.prefix}tmp:{os.urandom(8).hex()}:{key}"
+        try:
+            with open(path, "rb") as file:
+                size = 0
+                self._client.set(temporary, b"", ex=_UPLOAD_EXPIRE)
+                for chunk in _read_chunks(file):
+                    size += len(chunk)
+                    # APPEND answers the new length: a temporary key that
+                    # expired during a slow upload starts again from empty.
+                    if self._client.append(temporary, chunk) != size:
+                        raise RemoteStoreIOError(
+                            f"upload of {key} lost its temporary key"
+                        )
+            with self._client.pipeline(transaction=True) as pipe:
+                # RENAME keeps the temporary key's expiry: replace it with
+                # the store's, in the same transaction.
+                pipe.rename(temporary, self.prefix + key)
+                if self.expire is None:
+                    pipe.persist(self.prefix + key)
+                else:
+                    pipe.expire(self.prefix + key, self.expire)
+                pipe.execute()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._client.delete(temporary)
+            raise
+
+    def get_file(self, key: str, path: str) -> bool:
+        name = self.prefix + key
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.exists(name)
+            pipe.strlen(name)
+            found, size = pipe.execute()
+        if not found:
+            return False
+        _write_local(path, self._windows(key, size))
+        return True
+
+    def _windows(self, key: str, size: int) -> Iterable[bytes]:
+        # GETRANGE's end is inclusive. The last window asks for one byte
+        # more than *size*: an entry that shrank or grew since STRLEN fails
+        # instead of being written cut or mixed.
+        name = self.prefix + key
+        offset = 0
+        while True:
+            want = min(_CHUNK, size - offset)
+            last = offset + want >= size
+            end = offset + want if last else offset + want - 1
+            chunk = typing.cast("bytes", self._client.getrange(name, offset, end))
+            if len(chunk) != want:
+                raise RemoteStoreIOError(
+                    f"{key} changed while it was read ({len(chunk)} bytes at "
+                    f"offset {offset}, expected {want} of {size})"
+                )
+            yield chunk
+            offset += want
+            if last:
+                return
 
     def close(self) -> None:
         self._client.close()
@@ -314,26 +440,64 @@ class FsspecStore:
             return None
 
     def put(self, key: str, data: bytes) -> None:
-        path = self.path(key)
+        view = memoryview(data)
+        self._publish(
+            self.path(key),
+            (view[start : start + _CHUNK] for start in range(0, len(view), _CHUNK)),
+        )
+
+    def put_file(self, key: str, path: str) -> None:
+        target = self.path(key)
+        with open(path, "rb") as file:
+            self._publish(target, _read_chunks(file))
+
+    def _publish(self, path: str, chunks: Iterable[bytes | memoryview]) -> None:
         if not self._rename:
-            self._write(path, data)
+            self._write(path, chunks)
             return
         self._fs.makedirs(path.rpartition("/")[0], exist_ok=True)
         temporary = f"{path}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
         try:
-            self._write(temporary, data)
+            self._write(temporary, chunks)
             self._fs.mv(temporary, path)
         except BaseException:
             with contextlib.suppress(OSError):
                 self._fs.rm_file(temporary)
             raise
 
-    def _write(self, path: str, data: bytes) -> None:
+    def _write(self, path: str, chunks: Iterable[bytes | memoryview]) -> None:
         # In chunks, so that object stores can upload in parts as they go.
-        view = memoryview(data)
-        with self._fs.open(path, "wb") as file:
-            for start in range(0, len(view), _CHUNK):
-                file.write(view[start : start + _CHUNK])
+        file = self._fs.open(path, "wb")
+        try:
+            for chunk in chunks:
+                file.write(chunk)
+        except BaseException:
+            # Closing would publish what was written so far: throw it away
+            # instead (s3fs aborts its multipart upload), and mark the file
+            # closed so that its __del__ does not commit it either.
+            with contextlib.suppress(Exception):
+                file.discard()
+                file.closed = True
+            raise
+        file.close()
+
+    def get_file(self, key: str, path: str) -> bool:
+        try:
+            file = self._fs.open(self.path(key), "rb", block_size=_CHUNK)
+        except FileNotFoundError:
+            return False
+        with file:
+            _write_local(path, _read_chunks(file))
+        return True
+
+    def exists(self, key: str) -> bool:
+        # Not fs.exists, which answers False for any error: a remote that is
+        # down must fail here, for the guard to see it.
+        try:
+            self._fs.info(self.path(key))
+        except FileNotFoundError:
+            return False
+        return True
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -352,6 +516,12 @@ class RemoteTimeoutError(TimeoutError):
     """
 
 
+class RemoteStoreIOError(OSError):
+    """
+    A file transfer found the remote entry changed or gone midway.
+    """
+
+
 _T = typing.TypeVar("_T")
 
 
@@ -360,8 +530,9 @@ class GuardedStore:
     A remote store that never fails the job: a circuit breaker around *inner*.
 
     Any exception from *inner*, or a call that takes longer than *deadline*
-    seconds, makes that call a miss (``get``) or a no-op (``put``,
-    ``delete``), warns once per process for this store, and opens the
+    seconds, makes that call a miss (``get``, ``exists`` and ``get_file``
+    answer None or False) or a no-op (``put``, ``put_file``, ``delete``),
+    warns once per process for this store, and opens the
     breaker: *inner* is not called again for *cooldown* seconds (None: for
     the rest of the process). A remote that is down so costs at most one
     timeout per process, or per *cooldown*.
@@ -407,6 +578,44 @@ class GuardedStore:
     def delete(self, key: str) -> None:
         self._guard("delete", self.inner.delete, key, None)
 
+    def exists(self, key: str) -> bool:
+        return self._guard("exists", self.inner.exists, key, False)
+
+    def put_file(self, key: str, path: str) -> None:
+        self._guard("put_file", self.inner.put_file, key, None, path)
+
+    def get_file(self, key: str, path: str) -> bool:
+        # *inner* downloads to a name of this call's own, moved onto *path*
+        # here: a download abandoned at the deadline goes on in its thread,
+        # and must not replace *path* (or leave a file) when it ends.
+        temporary = _temporary_path(path)
+        lock = threading.Lock()
+        abandoned = False
+
+        def download(key: str) -> bool:
+            found = self.inner.get_file(key, temporary)
+            with lock:
+                if abandoned:
+                    with contextlib.suppress(OSError):
+                        os.unlink(temporary)
+            return found
+
+        try:
+            found = self._guard("get_file", download, key, False)
+            if found:
+                os.replace(temporary, path)
+            return found
+        except OSError as e:
+            # The download arrived but can't take *path*'s place (a
+            # directory is there): a failure like the others.
+            self._fail("get_file", key, e, depth=2)  # get_file, SealedStore's
+            return False
+        finally:
+            with lock:
+                abandoned = True
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+
     def close(self) -> None:
         if self._open_until is not None:
             # A call may still hang on a connection that close would wait
@@ -430,25 +639,32 @@ class GuardedStore:
         try:
             result = self._call(method, key, *args)
         except Exception as e:
-            self._trip()
-            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            _warn_once(
-                "unavailable",
-                self.url,
-                f"jobstamps: remote store {self.url} failed ({action} {key}: {reason}); "
-                + (
-                    "running jobs locally for the rest of this process"
-                    if self.cooldown is None
-                    else f"running jobs locally for {self.cooldown:g} s"
-                ),
-                depth=3,  # _guard, this method, SealedStore's
-            )
+            self._fail(action, key, e, depth=3)  # _guard, public method, SealedStore's
             return default
         if self._open_until is not None:
             with self._lock:
                 self._open_until = None
             _log.debug("remote store %s: available again", self.url)
         return result
+
+    def _fail(self, action: str, key: str, error: Exception, depth: int) -> None:
+        # *depth*: frames from the caller up to the outermost store method,
+        # as for _warn_once.
+        self._trip()
+        reason = (
+            f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        )
+        _warn_once(
+            "unavailable",
+            self.url,
+            f"jobstamps: remote store {self.url} failed ({action} {key}: {reason}); "
+            + (
+                "running jobs locally for the rest of this process"
+                if self.cooldown is None
+                else f"running jobs locally for {self.cooldown:g} s"
+            ),
+            depth=depth + 1,
+        )
 
     def _claim(self) -> bool:
         # While open, nothing reaches inner. Once the cooldown is over, one
@@ -509,6 +725,11 @@ class SealedStore:
     per process for this store: it was written with another secret, or by
     someone who doesn't have it. With no *secret* (a store the user trusts),
     entries are written unsigned and read unchecked.
+
+    Files (``put_file``, ``get_file``) are not signed: they are stored under
+    the SHA-256 of their content, the caller checks that digest after a
+    download, and the signed stamp that names them is what vouches for
+    them. They, and ``exists``, pass through to *inner* unchanged.
     """
 
     def __init__(self, inner: RemoteStore, secret: bytes | None) -> None:
@@ -541,6 +762,15 @@ class SealedStore:
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def put_file(self, key: str, path: str) -> None:
+        self.inner.put_file(key, path)
+
+    def get_file(self, key: str, path: str) -> bool:
+        return self.inner.get_file(key, path)
 
     def close(self) -> None:
         self.inner.close()

@@ -33,3 +33,7 @@ remote.close()
 
 blob: bytes = seal(None, "k", b"data")
 opened: bytes | None = unseal(b"0123456789abcdef", "k", blob)
+
+if not remote.exists("blobs/0123abcd"):
+    remote.put_file("blobs/0123abcd", "build/out.bin")
+restored: bool = remote.get_file("blobs/0123abcd", "build/out.bin")
