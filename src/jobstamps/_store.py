@@ -11,7 +11,7 @@ large even with millions of stamps. A stamp file is::
     MAGIC (7 bytes) | format version (1) | CRC-32 (4) | meta length (4) |
     meta (marshal) | result (pickle)
 
-A stamp that is missing, truncated, of another format version or fails its
+The CRC-32 covers everything after it, the meta length included. A stamp that is missing, truncated, of another format version or fails its
 checksum is no stamp at all.
 """
 
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     Dependencies = tuple[tuple[str, Fingerprint | None], ...]
 
 MAGIC = b"JOBSTMP"
-FORMAT_VERSION = 1
+# 2: the checksum also covers the meta length.
+FORMAT_VERSION = 2
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
 _HEADER_SIZE = len(_HEADER) + 8
 _MARSHAL_VERSION = 4
@@ -77,8 +78,9 @@ def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview]:
     meta = marshal.dumps(
         (stamp.created_ns, stamp.dependencies, stamp.outputs), _MARSHAL_VERSION
     )
-    checksum = zlib.crc32(stamp.result, zlib.crc32(meta))
-    header = _HEADER + checksum.to_bytes(4, "big") + len(meta).to_bytes(4, "big")
+    length = len(meta).to_bytes(4, "big")
+    checksum = zlib.crc32(stamp.result, zlib.crc32(meta, zlib.crc32(length)))
+    header = _HEADER + checksum.to_bytes(4, "big") + length
     return header, meta, stamp.result
 
 
@@ -94,8 +96,7 @@ def decode(data: bytes | memoryview) -> Stamp:
         raise StampFormatError(f"stamp format version {view[7]}, not {FORMAT_VERSION}")
     checksum = int.from_bytes(view[8:12], "big")
     meta_end = _HEADER_SIZE + int.from_bytes(view[12:16], "big")
-    body = view[_HEADER_SIZE:]
-    if meta_end > len(view) or zlib.crc32(body) != checksum:
+    if meta_end > len(view) or zlib.crc32(view[12:]) != checksum:
         raise StampFormatError("checksum mismatch (truncated or corrupt)")
     try:
         created_ns, dependencies, outputs = marshal.loads(view[_HEADER_SIZE:meta_end])
