@@ -181,6 +181,8 @@ class Job:
         try:
             store.prepare(path)
             writable: OSError | None = None
+        except CacheDirError:
+            raise
         except (FileExistsError, NotADirectoryError) as e:
             raise _cache_dir_error(store.root, e) from e
         except OSError as e:
@@ -244,6 +246,8 @@ def _load(store: DirectoryStore, path: str) -> Stamp | None:
         return store.load(path)
     except StampFormatError as e:
         _log.debug("ignoring the stamp %s: %s", path, e)
+    except CacheDirError:
+        raise
     except NotADirectoryError as e:
         raise _cache_dir_error(store.root, e) from e
     except OSError as e:

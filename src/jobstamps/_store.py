@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat as stat_module
 import zlib
 
 from ._key import blake2b
+from .exceptions import UnsafeCacheDirError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -119,12 +121,15 @@ class DirectoryStore:
     Stamps as files under a root directory.
     """
 
-    __slots__ = ("_folders", "_recent", "root")
+    __slots__ = ("_folders", "_recent", "_safe", "root")
 
     def __init__(self, root: str) -> None:
         self.root = root
         self._folders: dict[str, str] = {}
         self._recent: dict[str, tuple[tuple[int, int, int], Stamp]] = {}
+        # Whether the root was found safe; checked once per process, since
+        # only its owner (found to be us, or root) can make it unsafe later.
+        self._safe = False
 
     def folder(self, function: str) -> str:
         folder = self._folders.get(function)
@@ -142,9 +147,12 @@ class DirectoryStore:
         The stamp at *path*, or None if there is none.
 
         Raises:
+            UnsafeCacheDirError: another user could have written the stamp.
             StampFormatError: the file there is not an intact stamp.
             OSError: the file exists but can't be read.
         """
+        if not self._safe:
+            self.check_root()
         try:
             stat = os.stat(path)
         except FileNotFoundError:
@@ -166,13 +174,51 @@ class DirectoryStore:
             self._recent[path] = (signature, stamp)
         return stamp
 
+    def check_root(self) -> None:
+        """
+        Refuse a root that another user could plant stamps in.
+
+        Unpickling a stamp runs code, so the root must be owned by this user
+        (or by the superuser) and not writable by everyone, unless it has the
+        sticky bit (as ``/tmp`` has) that stops users from renaming or
+        deleting each other's files. A root that does not exist yet is
+        created private by :meth:`prepare` and checked then.
+
+        Raises:
+            UnsafeCacheDirError: the root is unsafe.
+        """
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return
+        problem = unsafe_reason(st)
+        if problem is not None:
+            raise UnsafeCacheDirError(
+                1,  # EPERM
+                f"jobstamps refuses to keep stamps in a directory that {problem}: "
+                "another user could plant a stamp there, and loading a stamp "
+                "unpickles it, which can run their code (use a private "
+                "directory, chmod 700, or one with the sticky bit, chmod +t)",
+                self.root,
+            )
+        self._safe = True
+
     def prepare(self, path: str) -> None:
         """
         Create the folders *path* needs, private to the user.
 
         Raises:
+            UnsafeCacheDirError: the root could be written by another user.
             OSError: they can't be created.
         """
+        if not self._safe:
+            # makedirs gives *mode* to the last folder only: create the root
+            # private first.
+            try:
+                os.makedirs(self.root, mode=0o700)
+            except FileExistsError:
+                pass
+            self.check_root()
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
 
     def save(self, path: str, stamp: Stamp) -> None:
@@ -214,3 +260,15 @@ class DirectoryStore:
         for path in [p for p in self._recent if p.startswith(prefix)]:
             del self._recent[path]
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def unsafe_reason(st: os.stat_result) -> str | None:
+    """
+    Why a directory with stat *st* could hold another user's stamps, or None.
+    """
+    uid = getattr(os, "getuid", None)
+    if uid is not None and st.st_uid not in (uid(), 0):
+        return f"is owned by another user (uid {st.st_uid})"
+    if st.st_mode & stat_module.S_IWOTH and not st.st_mode & stat_module.S_ISVTX:
+        return "is writable by every user and has no sticky bit"
+    return None
