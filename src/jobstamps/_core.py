@@ -102,10 +102,15 @@ class Job:
         reason, refreshed = _stale(stamp, path, deps, outs, method)
         if reason is None:
             assert stamp is not None
-            _log.debug("%s: hit, using %s", self.keys.function, path)
-            if refreshed is not None:
-                _refresh(store, path, stamp, refreshed)
-            return pickle.loads(stamp.result)
+            try:
+                result = pickle.loads(stamp.result)
+            except Exception as e:
+                reason = _unpickling_failed(store, path, e)
+            else:
+                _log.debug("%s: hit, using %s", self.keys.function, path)
+                if refreshed is not None:
+                    _refresh(store, path, stamp, refreshed)
+                return result
         _log.debug("%s: running, %s: %s", self.keys.function, reason[1], reason[0])
         return self._run(store, path, args, kwargs, deps, outs, method)
 
@@ -187,28 +192,41 @@ class Job:
             raise _cache_dir_error(store.root, e) from e
         except OSError as e:
             writable = e  # read-only or full: still run, warn once after
-        # Fingerprints come first, so an edit made while the job runs shows
-        # up as a change next time.
-        created_ns = time.time_ns()
-        fingerprints = tuple((dep, _fingerprint(dep, method)) for dep in deps)
-        result = self.func(*args, **kwargs)
-        if writable is not None:
-            _log.warn(f"could not write the stamp of {self.keys.function}: {writable}", stacklevel=4)
+        # One caller per stamp runs the job (the lock is per stamp, so other
+        # arguments never wait); the others wait, then find its stamp.
+        with store.lock(path):
+            stamp = _load(store, path)
+            if _stale(stamp, path, deps, outs, method)[0] is None:
+                assert stamp is not None
+                try:
+                    result = pickle.loads(stamp.result)
+                except Exception as e:
+                    _unpickling_failed(store, path, e)
+                else:
+                    _log.debug("%s: hit, using %s (written while waiting)", self.keys.function, path)
+                    return result
+            # Fingerprints come first, so an edit made while the job runs shows
+            # up as a change next time.
+            created_ns = time.time_ns()
+            fingerprints = tuple((dep, _fingerprint(dep, method)) for dep in deps)
+            result = self.func(*args, **kwargs)
+            if writable is not None:
+                _log.warn(f"could not write the stamp of {self.keys.function}: {writable}", stacklevel=4)
+                return result
+            try:
+                pickled = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as e:
+                _log.warn(
+                    f"the result of {self.keys.function} can't be pickled, so it "
+                    f"was not stamped ({type(e).__name__}: {e})",
+                    stacklevel=4,
+                )
+                return result
+            try:
+                store.save(path, Stamp(created_ns, fingerprints, outs, pickled))
+            except OSError as e:
+                _log.warn(f"could not write the stamp of {self.keys.function}: {e}", stacklevel=4)
             return result
-        try:
-            pickled = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as e:
-            _log.warn(
-                f"the result of {self.keys.function} can't be pickled, so it "
-                f"was not stamped ({type(e).__name__}: {e})",
-                stacklevel=4,
-            )
-            return result
-        try:
-            store.save(path, Stamp(created_ns, fingerprints, outs, pickled))
-        except OSError as e:
-            _log.warn(f"could not write the stamp of {self.keys.function}: {e}", stacklevel=4)
-        return result
 
 
 def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[object]]:
@@ -253,6 +271,14 @@ def _load(store: DirectoryStore, path: str) -> Stamp | None:
     except OSError as e:
         _log.debug("ignoring the stamp %s: %s", path, e)
     return None
+
+
+def _unpickling_failed(store: DirectoryStore, path: str, error: Exception) -> tuple[str, str]:
+    # A stamp whose result no longer unpickles (say, its class was renamed)
+    # is no stamp: run again and overwrite it.
+    store.forget(path)
+    _log.debug("ignoring the stamp %s: its result can't be unpickled (%s: %s)", path, type(error).__name__, error)
+    return path, "stamp unreadable"
 
 
 def _cache_dir_error(root: str, error: OSError) -> CacheDirError:
