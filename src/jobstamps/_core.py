@@ -20,7 +20,7 @@ import time
 from . import _config, _log, _methods
 from ._key import KeyBuilder, StampKey
 from ._store import DirectoryStore, Stamp, StampFormatError
-from .exceptions import CacheDirError
+from .exceptions import CacheDirError, UnpicklableResultError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class Job:
     Everything about one cached function that does not change between calls.
     """
 
-    __slots__ = ("_dependencies", "_outputs", "cache_dir", "func", "keys", "method")
+    __slots__ = ("_dependencies", "_outputs", "cache_dir", "func", "keys", "method", "strict")
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class Job:
         method: object = None,
         cache_dir: str | os.PathLike[str] | None = None,
         version: object = None,
+        strict: bool = False,
     ) -> None:
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
@@ -75,6 +76,7 @@ class Job:
         if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
             raise TypeError(f"jobstamps: cache_dir must be a path, not {cache_dir!r}")
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self.strict = strict
 
     def call(
         self,
@@ -216,9 +218,16 @@ class Job:
             try:
                 pickled = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as e:
+                cause = f"{type(e).__name__}: {e}"
+                if self.strict:
+                    raise UnpicklableResultError(
+                        f"jobstamps: the result of {self.keys.function} can't be "
+                        f"pickled, so it can't be stamped ({cause}); return a "
+                        "picklable value, or pass strict=False to return it unstamped"
+                    ) from None
                 _log.warn(
                     f"the result of {self.keys.function} can't be pickled, so it "
-                    f"was not stamped ({type(e).__name__}: {e})",
+                    f"was not stamped ({cause})",
                     stacklevel=4,
                 )
                 return result

@@ -39,3 +39,12 @@ class JobstampsWarning(UserWarning):
     directory) or a result that can't be pickled: the call still returns its
     freshly computed result.
     """
+
+
+class UnpicklableResultError(JobstampsError, TypeError):
+    """
+    A job's result can't be pickled, so it can't be stamped.
+
+    Raised only by jobs created with ``strict=True``; otherwise the call
+    returns its result unstamped and warns with :class:`JobstampsWarning`.
+    """
