@@ -36,6 +36,9 @@ from .exceptions import UnsafeCacheDirError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from ._methods import Fingerprint
 
     Dependencies = tuple[tuple[str, Fingerprint | None], ...]
@@ -227,10 +230,7 @@ class DirectoryStore:
         if not self._safe:
             # makedirs gives *mode* to the last folder only: create the root
             # private first.
-            try:
-                os.makedirs(self.root, mode=0o700)
-            except FileExistsError:
-                pass
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
             self.check_root()
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
 
@@ -253,10 +253,7 @@ class DirectoryStore:
                 file.write(result)
             os.replace(temporary, path)
         finally:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            _quietly(os.unlink, temporary)
         self._recent.pop(path, None)
         _sweep(os.path.dirname(path))
 
@@ -299,6 +296,14 @@ def unsafe_reason(st: os.stat_result) -> str | None:
     return None
 
 
+def _quietly(call: Callable[[Any], object], argument: object) -> None:
+    # Clean-up whose failure changes nothing (contextlib costs an import).
+    try:
+        call(argument)
+    except OSError:
+        pass
+
+
 def _sweep(folder: str) -> None:
     # Temporary files of writers killed before their rename are never read
     # (readers open the stamp's own name); remove them once surely abandoned.
@@ -317,7 +322,7 @@ def _sweep(folder: str) -> None:
             if os.lstat(path).st_mtime_ns < too_old:
                 os.unlink(path)
         except OSError:
-            pass
+            continue
 
 
 class _KeyLock:
@@ -341,10 +346,7 @@ def _after_fork_in_child() -> None:
     _thread_locks_guard = _thread.allocate_lock()
     _thread_locks.clear()
     for fd in _held:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        _quietly(os.close, fd)
     _held.clear()
 
 
@@ -400,10 +402,7 @@ class StampLock:
         self._fd = None
         if fd is not None and self._pid == os.getpid():
             _held.discard(fd)
-            try:
-                os.unlink(self._lock_path)
-            except OSError:
-                pass
+            _quietly(os.unlink, self._lock_path)
             os.close(fd)  # releases the flock
         if self._pid == os.getpid() and self._entry is not None:
             self._entry.lock.release()
