@@ -651,6 +651,34 @@ class TestHostileDirectories:
         with pytest.raises(UnsafeCacheDirError, match="owned by another user"):
             f()
 
+    @pytest.mark.skipif(not IS_ROOT, reason="only root can give a directory away")
+    def test_planted_function_folder_in_a_sticky_dir_is_refused(self, tmp_path):
+        """
+        In a shared directory like /tmp, a function folder that another user
+        created first is refused, even though the directory itself is fine.
+        """
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o777 | stat.S_ISVTX)
+
+        @jobstamped(cache_dir=shared)
+        def f():
+            return 1
+
+        folder = Path(f._job.stamp_path((), {})).parents[2]
+        folder.mkdir()
+        os.chmod(folder, 0o777)
+        os.chown(folder, 65534, 65534)
+
+        with pytest.raises(UnsafeCacheDirError, match="owned by another user") as e:
+            f()
+        assert str(folder) == e.value.filename
+
+        os.chown(folder, os.getuid(), os.getgid())
+        os.chmod(folder, 0o700)
+        _fresh_process()
+        assert 1 == f()
+
     def test_default_cache_dir_is_private(self, tmp_path, monkeypatch):
         """
         The default cache dir is created 0700.

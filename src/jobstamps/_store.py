@@ -137,7 +137,7 @@ class DirectoryStore:
     Stamps as files under a root directory.
     """
 
-    __slots__ = ("_folders", "_recent", "_safe", "root")
+    __slots__ = ("_folders", "_recent", "_safe", "_shared", "_trusted", "root")
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -146,6 +146,11 @@ class DirectoryStore:
         # Whether the root was found safe; checked once per process, since
         # only its owner (found to be us, or root) can make it unsafe later.
         self._safe = False
+        # A root anyone may write in (with the sticky bit, like /tmp): each
+        # function folder in it must then be checked too, as another user
+        # could have created it first; those found safe are kept here.
+        self._shared = False
+        self._trusted: set[str] = set()
 
     def folder(self, function: str) -> str:
         folder = self._folders.get(function)
@@ -169,6 +174,8 @@ class DirectoryStore:
         """
         if not self._safe:
             self.check_root()
+        if self._shared:
+            self._check_folder(path)
         try:
             stat = os.stat(path)
         except FileNotFoundError:
@@ -197,8 +204,9 @@ class DirectoryStore:
         Unpickling a stamp runs code, so the root must be owned by this user
         (or by the superuser) and not writable by everyone, unless it has the
         sticky bit (as ``/tmp`` has) that stops users from renaming or
-        deleting each other's files. A root that does not exist yet is
-        created private by :meth:`prepare` and checked then.
+        deleting each other's files; in such a shared root, each function's
+        folder is checked the same way before use. A root that does not
+        exist yet is created private by :meth:`prepare` and checked then.
 
         Raises:
             UnsafeCacheDirError: the root is unsafe.
@@ -207,17 +215,25 @@ class DirectoryStore:
             st = os.stat(self.root)
         except OSError:
             return
-        problem = unsafe_reason(st)
-        if problem is not None:
-            raise UnsafeCacheDirError(
-                1,  # EPERM
-                f"jobstamps refuses to keep stamps in a directory that {problem}: "
-                "another user could plant a stamp there, and loading a stamp "
-                "unpickles it, which can run their code (use a private "
-                "directory, chmod 700, or one with the sticky bit, chmod +t)",
-                self.root,
-            )
+        _refuse_unsafe(self.root, st)
+        self._shared = bool(st.st_mode & stat_module.S_IWOTH)
         self._safe = True
+
+    def _check_folder(self, path: str) -> None:
+        # <root>/<function folder>/ab/cd/<digest>: in a shared root, the
+        # function folder is what another user could have made first.
+        folder = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+        if folder in self._trusted:
+            return
+        try:
+            st = os.lstat(folder)
+            if stat_module.S_ISLNK(st.st_mode):
+                _refuse_unsafe(folder, st, owner_only=True)  # links are 0777
+                st = os.stat(folder)
+        except FileNotFoundError:
+            return
+        _refuse_unsafe(folder, st)
+        self._trusted.add(folder)
 
     def prepare(self, path: str) -> None:
         """
@@ -232,6 +248,10 @@ class DirectoryStore:
             # private first.
             os.makedirs(self.root, mode=0o700, exist_ok=True)
             self.check_root()
+        if self._shared:
+            folder = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            self._check_folder(path)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
 
     def save(self, path: str, stamp: Stamp) -> None:
@@ -284,13 +304,28 @@ class DirectoryStore:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def unsafe_reason(st: os.stat_result) -> str | None:
+def _refuse_unsafe(path: str, st: os.stat_result, owner_only: bool = False) -> None:
+    problem = unsafe_reason(st, owner_only)
+    if problem is not None:
+        raise UnsafeCacheDirError(
+            1,  # EPERM
+            f"jobstamps refuses to keep stamps in a directory that {problem}: "
+            "another user could plant a stamp there, and loading a stamp "
+            "unpickles it, which can run their code (use a private "
+            "directory, chmod 700, or one with the sticky bit, chmod +t)",
+            path,
+        )
+
+
+def unsafe_reason(st: os.stat_result, owner_only: bool = False) -> str | None:
     """
     Why a directory with stat *st* could hold another user's stamps, or None.
     """
     uid = getattr(os, "getuid", None)
     if uid is not None and st.st_uid not in (uid(), 0):
         return f"is owned by another user (uid {st.st_uid})"
+    if owner_only:
+        return None
     if st.st_mode & stat_module.S_IWOTH and not st.st_mode & stat_module.S_ISVTX:
         return "is writable by every user and has no sticky bit"
     return None
