@@ -162,6 +162,14 @@ def blocked_on(lock_path: Path, n: int) -> None:
     raise AssertionError(f"fewer than {n} processes waited on {lock_path}")
 
 
+WAIT_FOR_FLOCK = """
+import fcntl, sys
+with open(sys.argv[1], "rb") as file:
+    fcntl.flock(file, fcntl.LOCK_EX)
+    print("locked")
+"""
+
+
 def stamp_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and p.suffix not in (".tmp", ".lock")]
 
@@ -241,6 +249,40 @@ class TestConcurrency:
         assert [{"calls": 1, "bad": []}] * 8 == reports
         assert {"held": 2, "other": 1} == runs(counter)
         assert [] == list(cache.rglob("*.lock"))
+
+    def test_forked_child_does_not_keep_the_lock(self, cache):
+        """
+        A child forked while the lock is held does not hold it once the
+        parent releases it, so waiters don't wait for the child.
+        """
+        store = DirectoryStore(str(cache))
+        path = str(cache / "f" / "ab" / "cd" / "stamp")
+        store.prepare(path)
+        lock = store.lock(path)
+        lock.__enter__()
+        release_child, child_waits = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: wait, holding whatever it inherited
+            try:
+                os.close(child_waits)
+                os.read(release_child, 1)
+            finally:
+                os._exit(0)
+        try:
+            waiter = subprocess.Popen(
+                [sys.executable, "-c", WAIT_FOR_FLOCK, path + ".lock"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            blocked_on(Path(path + ".lock"), 1)
+            lock.__exit__(None, None, None)
+
+            assert "locked" == waiter.communicate(timeout=TIMEOUT)[0].strip()
+            assert (0, 0) == os.waitpid(pid, os.WNOHANG)  # the child still runs
+        finally:
+            os.close(child_waits)
+            os.waitpid(pid, 0)
+            os.close(release_child)
 
     def test_hit_takes_no_lock(self, cache):
         """
