@@ -721,6 +721,33 @@ class TestHostileDirectories:
         _fresh_process()
         assert 1 == f()
 
+    @pytest.mark.skipif(not IS_ROOT, reason="only root can give a file away")
+    def test_foreign_stamp_in_a_sticky_dir_is_refused(self, tmp_path):
+        """
+        In a shared directory, a stamp owned by another user is refused, and
+        a function folder removed by clear() is checked again when recreated.
+        """
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o777 | stat.S_ISVTX)
+
+        @jobstamped(cache_dir=shared)
+        def f():
+            return 1
+
+        assert 1 == f()
+        stamp = Path(f._job.stamp_path((), {}))
+        os.chown(stamp, 65534, 65534)
+        with pytest.raises(UnsafeCacheDirError, match="a stamp that is owned by another user"):
+            f()
+
+        f.clear()
+        folder = stamp.parents[2]
+        folder.mkdir(mode=0o777)
+        os.chown(folder, 65534, 65534)
+        with pytest.raises(UnsafeCacheDirError, match="a directory that is owned by another user"):
+            f()
+
     def test_default_cache_dir_is_private(self, tmp_path, monkeypatch):
         """
         The default cache dir is created 0700.

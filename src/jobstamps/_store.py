@@ -180,6 +180,10 @@ class DirectoryStore:
             stat = os.stat(path)
         except FileNotFoundError:
             return None
+        if self._shared:
+            # Another process of ours may have removed a trusted folder that
+            # someone else then recreated: a stamp must be ours, too.
+            _refuse_unsafe(path, stat, owner_only=True, what="a stamp")
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         remembered = self._recent.get(path)
         if remembered is not None and remembered[0] == signature:
@@ -301,15 +305,18 @@ class DirectoryStore:
         prefix = folder + os.sep
         for path in [p for p in self._recent if p.startswith(prefix)]:
             del self._recent[path]
+        self._trusted.discard(folder)  # whoever creates it next must be checked
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _refuse_unsafe(path: str, st: os.stat_result, owner_only: bool = False) -> None:
+def _refuse_unsafe(
+    path: str, st: os.stat_result, owner_only: bool = False, what: str = "a directory"
+) -> None:
     problem = unsafe_reason(st, owner_only)
     if problem is not None:
         raise UnsafeCacheDirError(
             1,  # EPERM
-            f"jobstamps refuses to keep stamps in a directory that {problem}: "
+            f"jobstamps refuses to use {what} that {problem} for stamps: "
             "another user could plant a stamp there, and loading a stamp "
             "unpickles it, which can run their code (use a private "
             "directory, chmod 700, or one with the sticky bit, chmod +t)",
@@ -319,7 +326,8 @@ def _refuse_unsafe(path: str, st: os.stat_result, owner_only: bool = False) -> N
 
 def unsafe_reason(st: os.stat_result, owner_only: bool = False) -> str | None:
     """
-    Why a directory with stat *st* could hold another user's stamps, or None.
+    Why a directory (or a file) with stat *st* could hold another user's
+    stamps, or None.
     """
     uid = getattr(os, "getuid", None)
     if uid is not None and st.st_uid not in (uid(), 0):
