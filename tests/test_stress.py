@@ -804,18 +804,30 @@ class TestPaths:
 
 class TestBadInput:
     def test_non_path_dependency(self, cache):
+        """
+        A dependency that is not a path is refused at decoration.
+        """
         with pytest.raises(TypeError, match="dependencies must hold paths"):
             jobstamped(cache_dir=cache, dependencies=["a", 1])(lambda: 1)
 
     def test_single_path_dependency(self, cache):
+        """
+        A lone path where a list belongs is refused, not split into letters.
+        """
         with pytest.raises(TypeError, match="dependencies must be an iterable of paths"):
             jobstamped(cache_dir=cache, dependencies="a.txt")(lambda: 1)
 
     def test_non_path_output(self, cache):
+        """
+        An output that is not a path is refused at decoration.
+        """
         with pytest.raises(TypeError, match="outputs must hold paths"):
             jobstamped(cache_dir=cache, outputs=[None])(lambda: 1)
 
     def test_dependencies_callable_that_raises(self, cache):
+        """
+        An error raised by the dependencies callable passes through, with a note naming it.
+        """
         def deps():
             raise LookupError("no such file list")
 
@@ -825,15 +837,24 @@ class TestBadInput:
         assert any("dependencies callable" in note for note in e.value.__notes__)
 
     def test_dependencies_callable_returning_a_non_iterable(self, cache):
+        """
+        A dependencies callable that returns no iterable is a TypeError naming it.
+        """
         f = jobstamped(cache_dir=cache, dependencies=lambda: 5)(lambda: 1)
         with pytest.raises(TypeError, match="the dependencies callable's result must be an iterable"):
             f()
 
     def test_method_without_the_protocol(self, cache):
+        """
+        A method without fingerprint() and check() is refused.
+        """
         with pytest.raises(TypeError, match=r"method=.* is not a jobstamps Method"):
             jobstamped(cache_dir=cache, method=object())(lambda: 1)
 
     def test_method_class_needing_arguments(self, cache):
+        """
+        A method class that needs arguments is refused, asking for an instance.
+        """
         class Needy:
             def __init__(self, x):
                 pass
@@ -842,5 +863,8 @@ class TestBadInput:
             jobstamped(cache_dir=cache, method=Needy)(lambda: 1)
 
     def test_cache_dir_not_a_path(self):
+        """
+        A cache_dir that is not a path is refused.
+        """
         with pytest.raises(TypeError, match="cache_dir must be a path"):
             jobstamped(cache_dir=3)(lambda: 1)
