@@ -51,6 +51,7 @@ _HEADER_SIZE = len(_HEADER) + 8
 _MARSHAL_VERSION = 4
 TEMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
+_UID = os.getuid() if hasattr(os, "getuid") else None
 # A temporary file this old was left by a writer that died before renaming it
 # (no stamp takes minutes to write); the next save in its folder removes it.
 TEMP_MAX_AGE_NS = 10 * 60 * 1_000_000_000
@@ -174,13 +175,13 @@ class DirectoryStore:
         """
         if not self._safe:
             self.check_root()
-        if self._shared:
+        if self._shared and path.rsplit(os.sep, 3)[0] not in self._trusted:
             self._check_folder(path)
         try:
             stat = os.stat(path)
         except FileNotFoundError:
             return None
-        if self._shared:
+        if self._shared and stat.st_uid != 0 and stat.st_uid != _UID:
             # Another process of ours may have removed a trusted folder that
             # someone else then recreated: a stamp must be ours, too.
             _refuse_unsafe(path, stat, owner_only=True, what="a stamp")
@@ -226,7 +227,7 @@ class DirectoryStore:
     def _check_folder(self, path: str) -> None:
         # <root>/<function folder>/ab/cd/<digest>: in a shared root, the
         # function folder is what another user could have made first.
-        folder = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+        folder = path.rsplit(os.sep, 3)[0]
         if folder in self._trusted:
             return
         try:
@@ -253,7 +254,7 @@ class DirectoryStore:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
             self.check_root()
         if self._shared:
-            folder = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+            folder = path.rsplit(os.sep, 3)[0]
             os.makedirs(folder, mode=0o700, exist_ok=True)
             self._check_folder(path)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -329,8 +330,7 @@ def unsafe_reason(st: os.stat_result, owner_only: bool = False) -> str | None:
     Why a directory (or a file) with stat *st* could hold another user's
     stamps, or None.
     """
-    uid = getattr(os, "getuid", None)
-    if uid is not None and st.st_uid not in (uid(), 0):
+    if _UID is not None and st.st_uid not in (_UID, 0):
         return f"is owned by another user (uid {st.st_uid})"
     if owner_only:
         return None
