@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - other interpreters
 from . import _config, _log, _methods
 from ._key import KeyBuilder, StampKey
 from ._store import DirectoryStore, Stamp, StampFormatError
-from .exceptions import CacheDirError
+from .exceptions import CacheDirError, UnpicklableResultError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,7 +63,15 @@ class Job:
     Everything about one cached function that does not change between calls.
     """
 
-    __slots__ = ("_dependencies", "_outputs", "cache_dir", "func", "keys", "method")
+    __slots__ = (
+        "_dependencies",
+        "_outputs",
+        "cache_dir",
+        "func",
+        "keys",
+        "method",
+        "strict",
+    )
 
     def __init__(
         self,
@@ -74,6 +82,7 @@ class Job:
         method: object = None,
         cache_dir: str | os.PathLike[str] | None = None,
         version: object = None,
+        strict: bool = False,
     ) -> None:
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
@@ -87,6 +96,7 @@ class Job:
         if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
             raise TypeError(f"jobstamps: cache_dir must be a path, not {cache_dir!r}")
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self.strict = strict
 
     def call(
         self,
@@ -120,33 +130,19 @@ class Job:
                 DISABLED_REASON,
             )
             return self.func(*args, **kwargs)
-        digest = self.keys.digest(args, kwargs)
-        deps = self._paths(
-            self._dependencies, dependencies, "dependencies", args, kwargs
-        )
-        outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
-        store = self._store()
-        path = store.path(self.keys.function, digest)
+        store, path, deps, outs = self._locate(args, kwargs, dependencies, outputs)
         method = self._method()
         if force:
             _log.debug("%s: running, forced", self.keys.function)
-            return self._run(store, path, args, kwargs, deps, outs, method, keep)
-        stamp = _load(store, path)
-        reason, refreshed = _stale(stamp, path, deps, outs, method)
-        if (
-            reason is None
-            and max_age_ns is not None
-            and _expired(stamp, path, max_age_ns)
-        ):
-            reason, refreshed = (path, "stamp expired"), None
-        if reason is None:
-            assert stamp is not None
-            _log.debug("%s: hit, using %s", self.keys.function, path)
-            if refreshed is not None:
-                _refresh(store, path, stamp, refreshed)
-            return pickle.loads(stamp.result)
-        _log.debug("%s: running, %s: %s", self.keys.function, reason[1], reason[0])
-        return self._run(store, path, args, kwargs, deps, outs, method, keep)
+        else:
+            result, reason = _decide(store, path, deps, outs, method, max_age_ns)
+            if reason is None:
+                _log.debug("%s: hit, using %s", self.keys.function, path)
+                return result
+            _log.debug("%s: running, %s: %s", self.keys.function, reason[1], reason[0])
+        return self._run(
+            store, path, args, kwargs, deps, outs, method, max_age_ns, force, keep
+        )
 
     def out_of_date(
         self,
@@ -180,22 +176,9 @@ class Job:
         """
         if _config.disabled():
             return DISABLED_REASON, "caching is disabled"
-        digest = self.keys.digest(args, kwargs)
-        deps = self._paths(
-            self._dependencies, dependencies, "dependencies", args, kwargs
-        )
-        outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
-        store = self._store()
-        path = store.path(self.keys.function, digest)
+        store, path, deps, outs = self._locate(args, kwargs, dependencies, outputs)
         stamp = _load(store, path)
-        reason, _ = _stale(stamp, path, deps, outs, self._method())
-        if (
-            reason is None
-            and max_age_ns is not None
-            and _expired(stamp, path, max_age_ns)
-        ):
-            return path, "stamp expired"
-        return reason
+        return _reason(stamp, path, deps, outs, self._method(), max_age_ns)[0]
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
         return self.keys.key(args, kwargs)
@@ -214,6 +197,24 @@ class Job:
 
     def _method(self) -> Method:
         return _HASHES if _config.always_use_hashes() else self.method
+
+    def _locate(
+        self,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+        dependencies: Iterable[object] | None,
+        outputs: Iterable[object] | None,
+    ) -> tuple[DirectoryStore, str, tuple[str, ...], tuple[str, ...]]:
+        """
+        The store and stamp path of a call, and its dependencies and outputs.
+        """
+        digest = self.keys.digest(args, kwargs)
+        deps = self._paths(
+            self._dependencies, dependencies, "dependencies", args, kwargs
+        )
+        outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
+        store = self._store()
+        return store, store.path(self.keys.function, digest), deps, outs
 
     def _paths(
         self,
@@ -243,45 +244,69 @@ class Job:
         deps: tuple[str, ...],
         outs: tuple[str, ...],
         method: Method,
-        keep: Callable[[object], bool] | None = None,
+        max_age_ns: int | None,
+        force: bool,
+        keep: Callable[[object], bool] | None,
     ) -> object:
         try:
             store.prepare(path)
             writable: OSError | None = None
+        except CacheDirError:
+            raise
         except (FileExistsError, NotADirectoryError) as e:
             raise _cache_dir_error(store.root, e) from e
         except OSError as e:
             writable = e  # read-only or full: still run, warn once after
-        # Fingerprints come first, so an edit made while the job runs shows
-        # up as a change next time.
-        created_ns = time.time_ns()
-        fingerprints = tuple((dep, _fingerprint(dep, method)) for dep in deps)
-        result = self.func(*args, **kwargs)
-        if keep is not None and not keep(result):
-            _log.debug("%s: result not kept, so not stamped", self.keys.function)
+        # One caller per stamp runs the job (the lock is per stamp, so other
+        # arguments never wait); the others wait, then find its stamp.
+        with store.lock(path):
+            if not force:
+                result, reason = _decide(store, path, deps, outs, method, max_age_ns)
+                if reason is None:
+                    _log.debug(
+                        "%s: hit, using %s (written while waiting)",
+                        self.keys.function,
+                        path,
+                    )
+                    return result
+            # Fingerprints come first, so an edit made while the job runs shows
+            # up as a change next time.
+            created_ns = time.time_ns()
+            fingerprints = tuple((dep, _fingerprint(dep, method)) for dep in deps)
+            result = self.func(*args, **kwargs)
+            if keep is not None and not keep(result):
+                _log.debug("%s: result not kept, so not stamped", self.keys.function)
+                return result
+            if writable is not None:
+                _log.warn(
+                    f"could not write the stamp of {self.keys.function}: {writable}",
+                    stacklevel=4,
+                )
+                return result
+            try:
+                pickled = pickle.dumps(result, protocol=-1)  # -1: the highest protocol
+            except Exception as e:
+                cause = f"{type(e).__name__}: {e}"
+                if self.strict:
+                    raise UnpicklableResultError(
+                        f"jobstamps: the result of {self.keys.function} can't be "
+                        f"pickled, so it can't be stamped ({cause}); return a "
+                        "picklable value, or pass strict=False to return it unstamped"
+                    ) from None
+                _log.warn(
+                    f"the result of {self.keys.function} can't be pickled, so it "
+                    f"was not stamped ({cause})",
+                    stacklevel=4,
+                )
+                return result
+            try:
+                store.save(path, Stamp(created_ns, fingerprints, outs, pickled))
+            except OSError as e:
+                _log.warn(
+                    f"could not write the stamp of {self.keys.function}: {e}",
+                    stacklevel=4,
+                )
             return result
-        if writable is not None:
-            _log.warn(
-                f"could not write the stamp of {self.keys.function}: {writable}",
-                stacklevel=4,
-            )
-            return result
-        try:
-            pickled = pickle.dumps(result, protocol=-1)  # -1: the highest protocol
-        except Exception as e:
-            _log.warn(
-                f"the result of {self.keys.function} can't be pickled, so it "
-                f"was not stamped ({type(e).__name__}: {e})",
-                stacklevel=4,
-            )
-            return result
-        try:
-            store.save(path, Stamp(created_ns, fingerprints, outs, pickled))
-        except OSError as e:
-            _log.warn(
-                f"could not write the stamp of {self.keys.function}: {e}", stacklevel=4
-            )
-        return result
 
 
 def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[object]]:
@@ -319,11 +344,65 @@ def _load(store: DirectoryStore, path: str) -> Stamp | None:
         return store.load(path)
     except StampFormatError as e:
         _log.debug("ignoring the stamp %s: %s", path, e)
+    except CacheDirError:
+        raise
     except NotADirectoryError as e:
         raise _cache_dir_error(store.root, e) from e
     except OSError as e:
         _log.debug("ignoring the stamp %s: %s", path, e)
     return None
+
+
+def _decide(
+    store: DirectoryStore,
+    path: str,
+    deps: tuple[str, ...],
+    outs: tuple[str, ...],
+    method: Method,
+    max_age_ns: int | None,
+) -> tuple[object, tuple[str, str] | None]:
+    """
+    ``(result, None)`` when the stamp at *path* is fresh, else ``(None,
+    (path, reason))`` saying why the call must run.
+    """
+    stamp = _load(store, path)
+    reason, refreshed = _reason(stamp, path, deps, outs, method, max_age_ns)
+    if reason is not None:
+        return None, reason
+    assert stamp is not None
+    try:
+        result = pickle.loads(stamp.result)
+    except Exception as e:
+        # A stamp whose result no longer unpickles (say, its class was
+        # renamed) is no stamp: run again and overwrite it.
+        store.forget(path)
+        _log.debug(
+            "ignoring the stamp %s: its result can't be unpickled (%s: %s)",
+            path,
+            type(e).__name__,
+            e,
+        )
+        return None, (path, "stamp unreadable")
+    if refreshed is not None:
+        _refresh(store, path, stamp, refreshed)
+    return result, None
+
+
+def _reason(
+    stamp: Stamp | None,
+    path: str,
+    deps: tuple[str, ...],
+    outs: tuple[str, ...],
+    method: Method,
+    max_age_ns: int | None,
+) -> tuple[tuple[str, str] | None, Dependencies | None]:
+    """
+    :func:`_stale`, and a stamp older than *max_age_ns* is stale too.
+    """
+    reason, refreshed = _stale(stamp, path, deps, outs, method)
+    if reason is None and max_age_ns is not None and _expired(stamp, path, max_age_ns):
+        return (path, "stamp expired"), None
+    return reason, refreshed
 
 
 def _cache_dir_error(root: str, error: OSError) -> CacheDirError:

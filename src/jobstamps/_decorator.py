@@ -80,6 +80,7 @@ def jobstamped(
     method: object = None,
     cache_dir: str | os.PathLike[str] | None = None,
     version: object = None,
+    strict: bool = False,
 ) -> Callable[[Callable[P, R]], JobstampedFunction[P, R]]: ...
 
 
@@ -92,6 +93,7 @@ def jobstamped(
     method: object = None,
     cache_dir: str | os.PathLike[str] | None = None,
     version: object = None,
+    strict: bool = False,
 ) -> JobstampedFunction[P, R] | Callable[[Callable[P, R]], JobstampedFunction[P, R]]:
     """
     Run the decorated function only when its arguments or files changed.
@@ -113,6 +115,9 @@ def jobstamped(
             else the user's cache directory.
         version: Part of every key: change it when the function's behaviour
             changes, to retire its old stamps.
+        strict: Raise :class:`~jobstamps.exceptions.UnpicklableResultError`
+            when a result can't be pickled, instead of returning it unstamped
+            with a warning.
 
     Raises:
         TypeError: An argument above is of the wrong kind.
@@ -126,6 +131,7 @@ def jobstamped(
             method=method,
             cache_dir=cache_dir,
             version=version,
+            strict=strict,
         )
         return JobstampedFunction(f, job)
 

@@ -11,30 +11,50 @@ large even with millions of stamps. A stamp file is::
     MAGIC (7 bytes) | format version (1) | CRC-32 (4) | meta length (4) |
     meta (marshal) | result (pickle)
 
-A stamp that is missing, truncated, of another format version or fails its
-checksum is no stamp at all.
+The CRC-32 covers everything after it, the meta length included. A stamp that
+is missing, truncated, of another format version or fails its checksum is no
+stamp at all.
+
+Writers never modify a stamp in place: they write a temporary file next to it
+and rename it over the stamp, so readers see the old stamp or the new one.
+Running a job that missed is serialised per stamp by :meth:`DirectoryStore.lock`
+(a lock in this process, then ``flock`` on ``<stamp>.lock`` across processes);
+reading a stamp takes no lock.
 """
 
 from __future__ import annotations
 
+import _thread
 import marshal
 import os
+import stat as stat_module
 import zlib
 
+from . import _log
 from ._key import blake2b
+from .exceptions import UnsafeCacheDirError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from ._methods import Fingerprint
 
     Dependencies = tuple[tuple[str, Fingerprint | None], ...]
 
 MAGIC = b"JOBSTMP"
-FORMAT_VERSION = 1
+# 2: the checksum also covers the meta length.
+FORMAT_VERSION = 2
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
 _HEADER_SIZE = len(_HEADER) + 8
 _MARSHAL_VERSION = 4
 TEMP_SUFFIX = ".tmp"
+LOCK_SUFFIX = ".lock"
+_UID = os.getuid() if hasattr(os, "getuid") else None
+# A temporary file this old was left by a writer that died before renaming it
+# (no stamp takes minutes to write); the next save in its folder removes it.
+TEMP_MAX_AGE_NS = 10 * 60 * 1_000_000_000
 
 # Recently read stamps are kept in memory and trusted while their file's stat
 # is unchanged: a hit then costs one stat instead of an open and a read.
@@ -77,8 +97,9 @@ def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview]:
     meta = marshal.dumps(
         (stamp.created_ns, stamp.dependencies, stamp.outputs), _MARSHAL_VERSION
     )
-    checksum = zlib.crc32(stamp.result, zlib.crc32(meta))
-    header = _HEADER + checksum.to_bytes(4, "big") + len(meta).to_bytes(4, "big")
+    length = len(meta).to_bytes(4, "big")
+    checksum = zlib.crc32(stamp.result, zlib.crc32(meta, zlib.crc32(length)))
+    header = _HEADER + checksum.to_bytes(4, "big") + length
     return header, meta, stamp.result
 
 
@@ -94,8 +115,7 @@ def decode(data: bytes | memoryview) -> Stamp:
         raise StampFormatError(f"stamp format version {view[7]}, not {FORMAT_VERSION}")
     checksum = int.from_bytes(view[8:12], "big")
     meta_end = _HEADER_SIZE + int.from_bytes(view[12:16], "big")
-    body = view[_HEADER_SIZE:]
-    if meta_end > len(view) or zlib.crc32(body) != checksum:
+    if meta_end > len(view) or zlib.crc32(view[12:]) != checksum:
         raise StampFormatError("checksum mismatch (truncated or corrupt)")
     try:
         created_ns, dependencies, outputs = marshal.loads(view[_HEADER_SIZE:meta_end])
@@ -137,12 +157,20 @@ class DirectoryStore:
     Stamps as files under a root directory.
     """
 
-    __slots__ = ("_folders", "_recent", "root")
+    __slots__ = ("_folders", "_recent", "_safe", "_shared", "_trusted", "root")
 
     def __init__(self, root: str) -> None:
         self.root = root
         self._folders: dict[str, str] = {}
         self._recent: dict[str, tuple[tuple[int, int, int], Stamp]] = {}
+        # Whether the root was found safe; checked once per process, since
+        # only its owner (found to be us, or root) can make it unsafe later.
+        self._safe = False
+        # A root anyone may write in (with the sticky bit, like /tmp): each
+        # function folder in it must then be checked too, as another user
+        # could have created it first; those found safe are kept here.
+        self._shared = False
+        self._trusted: set[str] = set()
 
     def folder(self, function: str) -> str:
         folder = self._folders.get(function)
@@ -160,13 +188,22 @@ class DirectoryStore:
         The stamp at *path*, or None if there is none.
 
         Raises:
+            UnsafeCacheDirError: another user could have written the stamp.
             StampFormatError: the file there is not an intact stamp.
             OSError: the file exists but can't be read.
         """
+        if not self._safe:
+            self.check_root()
+        if self._shared and path.rsplit(os.sep, 3)[0] not in self._trusted:
+            self._check_folder(path)
         try:
             stat = os.stat(path)
         except FileNotFoundError:
             return None
+        if self._shared and stat.st_uid != 0 and stat.st_uid != _UID:
+            # Another process of ours may have removed a trusted folder that
+            # someone else then recreated: a stamp must be ours, too.
+            _refuse_unsafe(path, stat, owner_only=True, what="a stamp")
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         remembered = self._recent.get(path)
         if remembered is not None and remembered[0] == signature:
@@ -184,13 +221,59 @@ class DirectoryStore:
             self._recent[path] = (signature, stamp)
         return stamp
 
+    def check_root(self) -> None:
+        """
+        Refuse a root that another user could plant stamps in.
+
+        Unpickling a stamp runs code, so the root must be owned by this user
+        (or by the superuser) and not writable by everyone, unless it has the
+        sticky bit (as ``/tmp`` has) that stops users from renaming or
+        deleting each other's files; in such a shared root, each function's
+        folder is checked the same way before use. A root that does not
+        exist yet is created private by :meth:`prepare` and checked then.
+
+        Raises:
+            UnsafeCacheDirError: the root is unsafe.
+        """
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return
+        _refuse_unsafe(self.root, st)
+        self._shared = bool(st.st_mode & stat_module.S_IWOTH)
+        self._safe = True
+
+    def _check_folder(self, path: str) -> None:
+        # <root>/<function folder>/ab/cd/<digest>: in a shared root, the
+        # function folder is what another user could have made first.
+        folder = path.rsplit(os.sep, 3)[0]
+        if folder in self._trusted:
+            return
+        try:
+            st = os.lstat(folder)
+            if stat_module.S_ISLNK(st.st_mode):
+                _refuse_unsafe(folder, st, owner_only=True)  # links are 0777
+                st = os.stat(folder)
+        except FileNotFoundError:
+            return
+        _refuse_unsafe(folder, st)
+        self._trusted.add(folder)
+
     def prepare(self, path: str) -> None:
         """
         Create the folders *path* needs, private to the user.
 
         Raises:
+            UnsafeCacheDirError: the root could be written by another user.
             OSError: they can't be created.
         """
+        if not self._safe:
+            make_private_dirs(self.root)
+            self.check_root()
+        if self._shared:
+            folder = path.rsplit(os.sep, 3)[0]
+            make_private_dirs(folder)
+            self._check_folder(path)
         make_private_dirs(os.path.dirname(path))
 
     def save(self, path: str, stamp: Stamp) -> None:
@@ -212,11 +295,20 @@ class DirectoryStore:
                 file.write(result)
             os.replace(temporary, path)
         finally:
-            try:
-                os.unlink(temporary)
-            except FileNotFoundError:
-                pass
+            _quietly(os.unlink, temporary)
         self._recent.pop(path, None)
+        _sweep(os.path.dirname(path))
+
+    def lock(self, path: str) -> StampLock:
+        """
+        The right to run the job stamped at *path*, for one caller at a time.
+
+        Use it as a context manager around re-checking the stamp and running:
+        it excludes other threads of this process and other processes on this
+        machine that lock the same *path*. A lock that can't be taken (a
+        read-only folder, no ``flock``) degrades to running unlocked.
+        """
+        return StampLock(path)
 
     def forget(self, path: str) -> None:
         self._recent.pop(path, None)
@@ -231,17 +323,22 @@ class DirectoryStore:
         prefix = folder + os.sep
         for path in [p for p in self._recent if p.startswith(prefix)]:
             del self._recent[path]
+        self._trusted.discard(folder)  # whoever creates it next must be checked
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def stamp_files(root: str, function: str | None = None) -> list[tuple[str, os.stat_result]]:
+def stamp_files(
+    root: str, function: str | None = None
+) -> list[tuple[str, os.stat_result]]:
     """
     Every stamp file under *root* with its ``lstat``, or only *function*'s.
 
     Temporary files of writes in progress, and anything that is not a
     regular file, are left out. A missing *root* holds no stamps.
     """
-    top = os.path.join(root, function_folder(function)) if function is not None else root
+    top = (
+        os.path.join(root, function_folder(function)) if function is not None else root
+    )
     found: list[tuple[str, os.stat_result]] = []
     pending = [top]
     while pending:
@@ -253,7 +350,9 @@ def stamp_files(root: str, function: str | None = None) -> list[tuple[str, os.st
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 pending.append(entry.path)
-            elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(TEMP_SUFFIX):
+            elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(
+                TEMP_SUFFIX
+            ):
                 try:
                     found.append((entry.path, entry.stat(follow_symlinks=False)))
                 except FileNotFoundError:
@@ -293,3 +392,193 @@ def remove_stamp(path: str, root: str) -> None:
         except OSError:  # not empty, or gone
             break
         folder = os.path.dirname(folder)
+
+
+def _refuse_unsafe(
+    path: str, st: os.stat_result, owner_only: bool = False, what: str = "a directory"
+) -> None:
+    problem = unsafe_reason(st, owner_only)
+    if problem is not None:
+        raise UnsafeCacheDirError(
+            1,  # EPERM
+            f"jobstamps refuses to use {what} that {problem} for stamps: "
+            "another user could plant a stamp there, and loading a stamp "
+            "unpickles it, which can run their code (use a private "
+            "directory, chmod 700, or one with the sticky bit, chmod +t)",
+            path,
+        )
+
+
+def unsafe_reason(st: os.stat_result, owner_only: bool = False) -> str | None:
+    """
+    Why a directory (or a file) with stat *st* could hold another user's
+    stamps, or None.
+    """
+    if _UID is not None and st.st_uid not in (_UID, 0):
+        return f"is owned by another user (uid {st.st_uid})"
+    if owner_only:
+        return None
+    if st.st_mode & stat_module.S_IWOTH and not st.st_mode & stat_module.S_ISVTX:
+        return "is writable by every user and has no sticky bit"
+    return None
+
+
+def _quietly(call: Callable[[Any], object], argument: object) -> None:
+    # Clean-up whose failure changes nothing (contextlib costs an import).
+    try:
+        call(argument)
+    except OSError:
+        pass
+
+
+def _sweep(folder: str) -> None:
+    # Temporary files of writers killed before their rename are never read
+    # (readers open the stamp's own name); remove them once surely abandoned.
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return
+    if not names:
+        return
+    import time
+
+    too_old = time.time_ns() - TEMP_MAX_AGE_NS
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            if os.lstat(path).st_mtime_ns < too_old:
+                os.unlink(path)
+        except OSError:
+            continue
+
+
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = _thread.allocate_lock()
+        self.users = 0
+
+
+# Per-stamp locks of this process, dropped when no thread uses them.
+_thread_locks: dict[str, _KeyLock] = {}
+_thread_locks_guard = _thread.allocate_lock()
+# File descriptors that hold an flock, closed in forked children: a child
+# must not keep its parent's lock alive, nor release it.
+_held: set[int] = set()
+
+
+def _after_fork_in_child() -> None:
+    global _thread_locks_guard
+    _thread_locks_guard = _thread.allocate_lock()
+    _thread_locks.clear()
+    for fd in _held:
+        _quietly(os.close, fd)
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class StampLock:
+    """
+    Exclusive right to run one stamp's job; see :meth:`DirectoryStore.lock`.
+
+    Across processes this is ``flock`` on ``<stamp>.lock``: the kernel drops
+    it when its holder exits or is killed, so a waiter takes over and never
+    waits for a dead process. ``flock`` belongs to an open file, not to a
+    thread, so threads of one process first queue on an in-process lock.
+    The holder removes the lock file before releasing it; a waiter that then
+    gets the lock of a removed file notices and locks the new one.
+    """
+
+    __slots__ = ("_entry", "_fd", "_lock_path", "_path", "_pid")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock_path = path + LOCK_SUFFIX
+        self._fd: int | None = None
+        self._pid = 0
+        self._entry: _KeyLock | None = None
+
+    def __enter__(self) -> StampLock:
+        with _thread_locks_guard:
+            entry = _thread_locks.get(self._path)
+            if entry is None:
+                entry = _thread_locks[self._path] = _KeyLock()
+            entry.users += 1
+        self._entry = entry
+        lock = entry.lock
+        try:
+            lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+        try:
+            self._pid = os.getpid()
+            self._fd = _flock(self._lock_path)
+        except BaseException:
+            lock.release()
+            self._leave()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        fd = self._fd
+        self._fd = None
+        if fd is not None and self._pid == os.getpid():
+            _held.discard(fd)
+            _quietly(os.unlink, self._lock_path)
+            os.close(fd)  # releases the flock
+        if self._pid == os.getpid() and self._entry is not None:
+            self._entry.lock.release()
+            self._leave()
+
+    def _leave(self) -> None:
+        entry = self._entry
+        self._entry = None
+        if entry is None:
+            return
+        with _thread_locks_guard:
+            entry.users -= 1
+            if entry.users == 0 and _thread_locks.get(self._path) is entry:
+                del _thread_locks[self._path]
+
+
+def _flock(lock_path: str) -> int | None:
+    """
+    A descriptor of *lock_path* holding an exclusive ``flock``, or None if
+    locking is not possible there.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            _log.debug("running without a lock, can't open %s: %s", lock_path, e)
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            mine = os.fstat(fd)
+            try:
+                current = os.stat(lock_path)
+            except FileNotFoundError:
+                current = None
+        except OSError as e:
+            os.close(fd)
+            _log.debug("running without a lock, can't lock %s: %s", lock_path, e)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current is not None and (current.st_ino, current.st_dev) == (
+            mine.st_ino,
+            mine.st_dev,
+        ):
+            _held.add(fd)
+            return fd
+        os.close(fd)  # its holder removed it after we opened it: start over

@@ -49,3 +49,12 @@ class RemoteStoreError(JobstampsError, ValueError):
     Raised when the store is opened, never while a job runs: a remote that is
     slow or down costs a warning and a local run, not an error.
     """
+
+
+class UnpicklableResultError(JobstampsError, TypeError):
+    """
+    A job's result can't be pickled, so it can't be stamped.
+
+    Raised only by jobs created with ``strict=True``; otherwise the call
+    returns its result unstamped and warns with :class:`JobstampsWarning`.
+    """
