@@ -5,6 +5,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# A real redis-server on a free loopback port: fixtures redis_url (one for the
+# session) and redis_server (one per test, which it may kill).
+from .redis_server import _redis_server, _redis_url  # noqa: F401
+
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -29,12 +29,7 @@ from jobstamps._remote import (
 )
 from jobstamps.exceptions import JobstampsWarning, RemoteStoreError
 
-try:
-    from .redis_server import _redis_server, _redis_url, free_port
-except ImportError:
-    from redis_server import _redis_server, _redis_url, free_port
-
-__all__ = ["_redis_server", "_redis_url"]  # fixtures, used by name
+from .redis_server import free_port
 
 SECRET = b"a shared secret for these tests"
 OTHER_SECRET = b"another secret, not the one used"

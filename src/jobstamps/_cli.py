@@ -19,6 +19,7 @@ import os
 import sys
 
 from ._core import Job
+from .exceptions import RemoteStoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -452,6 +453,21 @@ _COMMAND_OPTIONS = (
         "same content is not a change.",
     ),
     _Option(
+        ("--store",),
+        _ONE,
+        "Share stamps through the remote store at URL (redis://host:6379/0, "
+        "s3://bucket/prefix, any fsspec URL), read when the local stamp "
+        "misses and written after a run; default $JOBSTAMPS_STORE. Entries are "
+        "signed with $JOBSTAMPS_SECRET. Only --use-hashes stamps are shared.",
+        "URL",
+    ),
+    _Option(
+        ("--restore-outputs",),
+        _FLAG,
+        "Keep the contents of the --output-files with the stamp, so that a "
+        "hit whose outputs are missing writes them back instead of running.",
+    ),
+    _Option(
         ("--cwd",),
         _FLAG,
         "Make the working directory part of the key: the same command run "
@@ -703,6 +719,9 @@ environment:
   JOBSTAMPS_DISABLED           always run; keep existing stamps
   JOBSTAMPS_ALWAYS_USE_HASHES  compare dependencies by content, as --use-hashes
   JOBSTAMPS_DEBUG              log every hit and miss with its reason
+  JOBSTAMPS_STORE              a remote store shared between machines, as --store
+  JOBSTAMPS_SECRET             the key that signs the remote store's entries
+  JOBSTAMPS_ROOT               the project root shared stamps name files from
 
 examples:
   {PROG} --dependencies src/*.c -- make -j8
@@ -815,7 +834,12 @@ def _command_main(args: list[str]) -> int:
         method = HashMethod
     stamp_directory: str | None = options["stamp_directory"]  # type: ignore[assignment]
     job = Job(
-        run_command, method=method, cache_dir=stamp_directory, version=RESULT_VERSION
+        run_command,
+        method=method,
+        cache_dir=stamp_directory,
+        version=RESULT_VERSION,
+        store=options["store"],
+        restore_outputs=bool(options["restore_outputs"]),
     )
     call: tuple[object, ...] = (
         (command, cwd, environment, stdin),
@@ -838,6 +862,9 @@ def _command_main(args: list[str]) -> int:
         return e.status
     except (CommandKilled, Interrupted) as e:
         return 128 + e.signum
+    except RemoteStoreError as e:  # no secret, unknown scheme, missing driver
+        _error(f"error: {e}")
+        return USAGE_ERROR
     except OSError as e:  # the stamp directory, a dependency that is a folder
         where = (
             f": {e.filename}"

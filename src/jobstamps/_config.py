@@ -81,3 +81,47 @@ def _resolve_default_cache_dir(configured: str | None) -> str:
     if not os.path.isabs(base):
         base = os.path.expanduser("~/.cache")
     return os.path.join(base, "jobstamps")
+
+
+STORE = "JOBSTAMPS_STORE"
+ROOT = "JOBSTAMPS_ROOT"
+
+
+def store_url() -> str | None:
+    """
+    ``$JOBSTAMPS_STORE``: the URL of a remote store shared between machines.
+    """
+    raw = _raw(STORE)
+    return os.fsdecode(raw) if raw else None
+
+
+_last_root: tuple[object, str] = (object(), "")
+
+
+def project_root(explicit: str | None = None) -> str:
+    """
+    The folder that portable stamps record paths relative to.
+
+    *explicit* (an absolute or relative path), else ``$JOBSTAMPS_ROOT``, else
+    the enclosing git work tree, else the current directory.
+    """
+    global _last_root
+    if explicit is not None:
+        return os.path.abspath(explicit)
+    configured = _raw(ROOT)
+    if configured:
+        return os.path.abspath(os.fsdecode(configured))
+    cwd = os.getcwd()
+    if _last_root[0] == cwd:
+        return _last_root[1]
+    root = folder = cwd
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            root = folder
+            break
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    _last_root = (cwd, root)
+    return root

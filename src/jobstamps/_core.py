@@ -25,7 +25,13 @@ except ImportError:  # pragma: no cover - other interpreters
 
 from . import _config, _log, _methods
 from ._key import KeyBuilder, StampKey
-from ._store import DirectoryStore, Stamp, StampFormatError
+from ._store import (
+    KEY_CONTEXT,
+    DirectoryStore,
+    Stamp,
+    StampFormatError,
+    function_folder,
+)
 from .exceptions import CacheDirError, UnpicklableResultError
 
 TYPE_CHECKING = False
@@ -33,7 +39,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from ._methods import Fingerprint, Method
-    from ._store import Dependencies
+    from ._remote import RemoteStore
+    from ._store import Dependencies, Outputs
 
     PathSpec = (
         Iterable[str | os.PathLike[str]]
@@ -42,6 +49,9 @@ if TYPE_CHECKING:
     )
 
 DISABLED_REASON = "JOBSTAMPS_DISABLED"
+
+# What a remote lookup returns when it found nothing usable (None is a result).
+_MISSING = object()
 
 _stores: dict[str, DirectoryStore] = {}
 _HASHES = _methods.HashMethod()
@@ -70,7 +80,12 @@ class Job:
         "func",
         "keys",
         "method",
+        "remote",
+        "restore_outputs",
+        "root",
+        "secret",
         "strict",
+        "trust_store",
     )
 
     def __init__(
@@ -83,11 +98,16 @@ class Job:
         cache_dir: str | os.PathLike[str] | None = None,
         version: object = None,
         strict: bool = False,
+        store: object = None,
+        secret: bytes | str | None = None,
+        trust_store: bool = False,
+        root: str | os.PathLike[str] | None = None,
+        restore_outputs: bool = False,
     ) -> None:
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
         self.func = func
-        self.keys = KeyBuilder(func, version)
+        self.keys = KeyBuilder(func, version, KEY_CONTEXT)
         self._dependencies = _spec(dependencies, "dependencies")
         self._outputs = _spec(outputs, "outputs")
         self.method: Method = _methods.resolve(
@@ -97,6 +117,21 @@ class Job:
             raise TypeError(f"jobstamps: cache_dir must be a path, not {cache_dir!r}")
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self.strict = strict
+        if (
+            store is not None
+            and not isinstance(store, str)
+            and not callable(getattr(store, "get", None))
+        ):
+            raise TypeError(
+                f"jobstamps: store must be a URL or a remote store, not {store!r}"
+            )
+        self.remote = store
+        self.secret = secret
+        self.trust_store = trust_store
+        if root is not None and not isinstance(root, str | os.PathLike):
+            raise TypeError(f"jobstamps: root must be a path, not {root!r}")
+        self.root = None if root is None else os.fspath(root)
+        self.restore_outputs = restore_outputs
 
     def call(
         self,
@@ -132,17 +167,30 @@ class Job:
             return self.func(*args, **kwargs)
         store, path, deps, outs = self._locate(args, kwargs, dependencies, outputs)
         method = self._method()
+        # The remote is opened only when the local store can't answer: its
+        # driver's import alone costs more than a local hit.
+        remote = None
         if force:
             _log.debug("%s: running, forced", self.keys.function)
         else:
-            result, reason = _decide(store, path, deps, outs, method, max_age_ns)
+            result, reason = self._decide(store, path, deps, outs, method, max_age_ns)
             if reason is None:
                 _log.debug("%s: hit, using %s", self.keys.function, path)
                 return result
+            remote = self._remote()
+            if remote is not None:
+                result = self._fetch(remote, store, path, deps, outs, max_age_ns)
+                if result is not _MISSING:
+                    return result
             _log.debug("%s: running, %s: %s", self.keys.function, reason[1], reason[0])
-        return self._run(
+        result, stamp = self._run(
             store, path, args, kwargs, deps, outs, method, max_age_ns, force, keep
         )
+        if stamp is not None and (remote or force):
+            remote = remote or self._remote()
+            if remote is not None:
+                self._publish(remote, store, path, stamp)
+        return result
 
     def out_of_date(
         self,
@@ -247,7 +295,10 @@ class Job:
         max_age_ns: int | None,
         force: bool,
         keep: Callable[[object], bool] | None,
-    ) -> object:
+    ) -> tuple[object, Stamp | None]:
+        """
+        Run the job and stamp its result; return it with the stamp written.
+        """
         try:
             store.prepare(path)
             writable: OSError | None = None
@@ -261,14 +312,16 @@ class Job:
         # arguments never wait); the others wait, then find its stamp.
         with store.lock(path):
             if not force:
-                result, reason = _decide(store, path, deps, outs, method, max_age_ns)
+                result, reason = self._decide(
+                    store, path, deps, outs, method, max_age_ns
+                )
                 if reason is None:
                     _log.debug(
                         "%s: hit, using %s (written while waiting)",
                         self.keys.function,
                         path,
                     )
-                    return result
+                    return result, None
             # Fingerprints come first, so an edit made while the job runs shows
             # up as a change next time.
             created_ns = time.time_ns()
@@ -276,13 +329,13 @@ class Job:
             result = self.func(*args, **kwargs)
             if keep is not None and not keep(result):
                 _log.debug("%s: result not kept, so not stamped", self.keys.function)
-                return result
+                return result, None
             if writable is not None:
                 _log.warn(
                     f"could not write the stamp of {self.keys.function}: {writable}",
                     stacklevel=4,
                 )
-                return result
+                return result, None
             try:
                 pickled = pickle.dumps(result, protocol=-1)  # -1: the highest protocol
             except Exception as e:
@@ -298,15 +351,118 @@ class Job:
                     f"was not stamped ({cause})",
                     stacklevel=4,
                 )
-                return result
+                return result, None
             try:
-                store.save(path, Stamp(created_ns, fingerprints, outs, pickled))
+                stamp = Stamp(
+                    created_ns, fingerprints, self._record_outputs(store, outs), pickled
+                )
+                store.save(path, stamp)
             except OSError as e:
                 _log.warn(
                     f"could not write the stamp of {self.keys.function}: {e}",
                     stacklevel=4,
                 )
-            return result
+                return result, None
+            return result, stamp
+
+    def _record_outputs(self, store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
+        if not self.restore_outputs:
+            return tuple((path, None, 0) for path in outs)
+        from . import _sharing
+
+        return _sharing.record_outputs(store, outs)
+
+    def _decide(
+        self,
+        store: DirectoryStore,
+        path: str,
+        deps: tuple[str, ...],
+        outs: tuple[str, ...],
+        method: Method,
+        max_age_ns: int | None,
+    ) -> tuple[object, tuple[str, str] | None]:
+        """
+        :func:`_decide`; with *restore_outputs*, missing outputs of an
+        otherwise fresh stamp are written back from their kept contents.
+        """
+        if not (self.restore_outputs and outs):
+            return _decide(store, path, deps, outs, method, max_age_ns)
+        result, reason = _decide(store, path, deps, (), method, max_age_ns)
+        if reason is None:
+            stamp = _load(store, path)
+            assert stamp is not None
+            reason = _restore(store, self._remote, stamp, outs)
+        return result, reason
+
+    def _remote(self) -> RemoteStore | None:
+        if self.remote is None and not _config.store_url():
+            return None
+        from . import _sharing
+
+        return _sharing.remote_for(self.remote, self.secret, self.trust_store)
+
+    def _remote_key(self, path: str) -> str:
+        return f"{function_folder(self.keys.function)}/{os.path.basename(path)}"
+
+    def _fetch(
+        self,
+        remote: RemoteStore,
+        store: DirectoryStore,
+        path: str,
+        deps: tuple[str, ...],
+        outs: tuple[str, ...],
+        max_age_ns: int | None,
+    ) -> object:
+        """
+        The result of a fresh stamp from *remote*, copied to the local store;
+        else :data:`_MISSING`.
+
+        Another machine's fingerprints are only good for their contents, so
+        the remote stamp is checked with :class:`HashMethod`.
+        """
+        from . import _sharing
+
+        root = _config.project_root(self.root)
+        stamp = _sharing.fetch(remote, self._remote_key(path), deps, outs, root)
+        if stamp is None:
+            return _MISSING
+        checked = () if self.restore_outputs else outs
+        reason, refreshed = _reason(stamp, path, deps, checked, _HASHES, max_age_ns)
+        if reason is None and self.restore_outputs:
+            reason = _restore(store, lambda: remote, stamp, outs)
+        if reason is not None:
+            _log.debug(
+                "ignoring the stamp from %s: %s: %s", remote.url, reason[1], reason[0]
+            )
+            return _MISSING
+        try:
+            result = pickle.loads(stamp.result)
+        except Exception as e:
+            _log.debug(
+                "ignoring the stamp from %s: unreadable result (%s)", remote.url, e
+            )
+            return _MISSING
+        local = Stamp(
+            stamp.created_ns,
+            refreshed or stamp.dependencies,
+            stamp.outputs,
+            stamp.result,
+        )
+        try:
+            store.prepare(path)
+            store.save(path, local)
+        except OSError as e:
+            _log.debug("could not keep the stamp from %s: %s", remote.url, e)
+        _log.debug("%s: hit, using the stamp from %s", self.keys.function, remote.url)
+        return result
+
+    def _publish(
+        self, remote: RemoteStore, store: DirectoryStore, path: str, stamp: Stamp
+    ) -> None:
+        from . import _sharing
+
+        root = _config.project_root(self.root)
+        _sharing.publish(remote, self._remote_key(path), store, stamp, root)
 
 
 def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[object]]:
@@ -351,6 +507,24 @@ def _load(store: DirectoryStore, path: str) -> Stamp | None:
     except OSError as e:
         _log.debug("ignoring the stamp %s: %s", path, e)
     return None
+
+
+def _restore(
+    store: DirectoryStore,
+    remote: Callable[[], RemoteStore | None],
+    stamp: Stamp,
+    outs: tuple[str, ...],
+) -> tuple[str, str] | None:
+    """
+    Write back *stamp*'s missing outputs; why the call must still run, or None.
+    """
+    if all(os.path.exists(output) for output in outs):
+        return None
+    from . import _sharing
+
+    _sharing.restore_outputs(store, remote, stamp, outs)
+    missing = next((output for output in outs if not os.path.exists(output)), None)
+    return None if missing is None else (missing, "output missing")
 
 
 def _decide(

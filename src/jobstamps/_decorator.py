@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from ._core import PathSpec
     from ._key import StampKey
+    from ._remote import RemoteStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,6 +82,11 @@ def jobstamped(
     cache_dir: str | os.PathLike[str] | None = None,
     version: object = None,
     strict: bool = False,
+    store: str | RemoteStore | None = None,
+    secret: bytes | str | None = None,
+    trust_store: bool = False,
+    root: str | os.PathLike[str] | None = None,
+    restore_outputs: bool = False,
 ) -> Callable[[Callable[P, R]], JobstampedFunction[P, R]]: ...
 
 
@@ -94,6 +100,11 @@ def jobstamped(
     cache_dir: str | os.PathLike[str] | None = None,
     version: object = None,
     strict: bool = False,
+    store: str | RemoteStore | None = None,
+    secret: bytes | str | None = None,
+    trust_store: bool = False,
+    root: str | os.PathLike[str] | None = None,
+    restore_outputs: bool = False,
 ) -> JobstampedFunction[P, R] | Callable[[Callable[P, R]], JobstampedFunction[P, R]]:
     """
     Run the decorated function only when its arguments or files changed.
@@ -118,6 +129,21 @@ def jobstamped(
         strict: Raise :class:`~jobstamps.exceptions.UnpicklableResultError`
             when a result can't be pickled, instead of returning it unstamped
             with a warning.
+        store: A remote store shared between machines, as a URL
+            (``redis://host:6379/0``, ``s3://bucket/prefix``, any fsspec URL)
+            or a store object; default ``$JOBSTAMPS_STORE``, else none. It is
+            read when the local stamp misses and written after a run.
+        secret: The key that signs the remote store's entries (HMAC-SHA256);
+            default ``$JOBSTAMPS_SECRET``. A remote store without one is
+            refused, unless *trust_store* is true.
+        trust_store: Read and write unsigned remote entries. Dangerous: whoever
+            can write to the store can run code in every process that reads
+            it.
+        root: The folder dependencies and outputs are named relative to in
+            shared stamps; default ``$JOBSTAMPS_ROOT``, else the enclosing git
+            work tree, else the current directory.
+        restore_outputs: Keep the output files' contents with the stamp, so a
+            hit whose outputs are missing writes them back instead of running.
 
     Raises:
         TypeError: An argument above is of the wrong kind.
@@ -132,6 +158,11 @@ def jobstamped(
             cache_dir=cache_dir,
             version=version,
             strict=strict,
+            store=store,
+            secret=secret,
+            trust_store=trust_store,
+            root=root,
+            restore_outputs=restore_outputs,
         )
         return JobstampedFunction(f, job)
 

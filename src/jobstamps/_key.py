@@ -249,16 +249,19 @@ class KeyBuilder:
     Turns calls of one function into stamp digests and :class:`StampKey`\\ s.
 
     Everything that is the same for every call (the function's name, its
-    *version*, its parameter names) is encoded once, here.
+    *version*, its parameter names, and a *context* such as what makes a
+    stored result readable) is encoded once, here.
     """
 
     __slots__ = ("_prefix", "binder", "function", "version")
 
-    def __init__(self, func: Callable[..., object], version: object) -> None:
+    def __init__(
+        self, func: Callable[..., object], version: object, context: bytes = b""
+    ) -> None:
         self.function = function_name(func)
         self.version = version
         self.binder = Binder(func)
-        parts = [KEY_FORMAT]
+        parts = [KEY_FORMAT, b"%d:%b" % (len(context), context)]
         encode(self.function, parts, "the function's name")
         encode(version, parts, "version")
         encode(self.binder.names, parts, "the parameter names")

@@ -28,6 +28,7 @@ import _thread
 import marshal
 import os
 import stat as stat_module
+import sys
 import zlib
 
 from . import _log
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from ._methods import Fingerprint
 
     Dependencies = tuple[tuple[str, Fingerprint | None], ...]
+    # (path, SHA-256 of the contents kept for restoring it or None, mode)
+    Outputs = tuple[tuple[str, str | None, int], ...]
 
 MAGIC = b"JOBSTMP"
 # 2: the checksum also covers the meta length.
@@ -62,6 +65,14 @@ _REMEMBER_BYTES = 64 * 1024
 _REMEMBER_COUNT = 4096
 
 
+# Part of every key: a stamp is only ever read by the same stamp format and
+# the same Python (pickles of one minor version may not load in another).
+KEY_CONTEXT = b"stamp-format=%d;python=%d.%d" % (FORMAT_VERSION, *sys.version_info[:2])
+
+BLOBS = "blobs"
+_BLOB_CHUNK = 1 << 20
+
+
 class Stamp:
     """
     What one run of a job saw and returned.
@@ -73,7 +84,7 @@ class Stamp:
         self,
         created_ns: int,
         dependencies: Dependencies,
-        outputs: tuple[str, ...],
+        outputs: Outputs,
         result: bytes | memoryview,
     ) -> None:
         self.created_ns = created_ns
@@ -325,6 +336,124 @@ class DirectoryStore:
             del self._recent[path]
         self._trusted.discard(folder)  # whoever creates it next must be checked
         shutil.rmtree(folder, ignore_errors=True)
+
+    def blob_path(self, digest: str) -> str:
+        """
+        Where the file contents with SHA-256 *digest* are kept.
+        """
+        return f"{self.root}{os.sep}{BLOBS}{os.sep}{digest[:2]}{os.sep}{digest}"
+
+    def put_blob(self, source: str) -> tuple[str, int]:
+        """
+        Keep a copy of the file at *source*, named by its contents.
+
+        The file is streamed, never held whole in memory; contents already
+        kept are not stored twice.
+
+        Returns:
+            The SHA-256 of the contents, and the file's permission bits.
+
+        Raises:
+            OSError: *source* can't be read or the copy can't be written.
+        """
+        import hashlib
+
+        folder = f"{self.root}{os.sep}{BLOBS}"
+        make_private_dirs(folder)
+        temporary = f"{folder}{os.sep}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+        digest = hashlib.sha256()
+        try:
+            with open(source, "rb") as src, open(temporary, "xb") as dst:
+                mode = stat_module.S_IMODE(os.fstat(src.fileno()).st_mode)
+                while chunk := src.read(_BLOB_CHUNK):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            name = digest.hexdigest()
+            target = self.blob_path(name)
+            if not os.path.exists(target):
+                make_private_dirs(os.path.dirname(target))
+                os.replace(temporary, target)
+        finally:
+            _quietly(os.unlink, temporary)
+        return name, mode
+
+    def restore_blob(self, digest: str, destination: str, mode: int) -> bool:
+        """
+        Write the kept contents *digest* to *destination*, atomically.
+
+        Returns:
+            False if those contents are not kept here, or the copy kept is
+            not intact (it is then removed); *destination* is untouched.
+        """
+        return copy_verified(self.blob_path(digest), digest, destination, mode)
+
+    def blob_download(self, digest: str) -> str:
+        """
+        A fresh temporary path to fetch the contents *digest* into, for
+        :meth:`adopt_blob`.
+        """
+        folder = os.path.dirname(self.blob_path(digest))
+        make_private_dirs(folder)
+        return f"{folder}{os.sep}.{digest}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+
+    def adopt_blob(self, temporary: str, digest: str) -> bool:
+        """
+        Keep the file *temporary* as the contents *digest*, if that is what
+        it holds; it is moved or removed either way.
+        """
+        import hashlib
+
+        try:
+            with open(temporary, "rb") as file:
+                actual = hashlib.file_digest(file, "sha256").hexdigest()
+            if actual != digest:
+                _log.debug(
+                    "discarding fetched contents: sha256 %s, not %s", actual, digest
+                )
+                return False
+            os.replace(temporary, self.blob_path(digest))
+            return True
+        except OSError as e:
+            _log.debug("could not keep fetched contents %s: %s", digest, e)
+            return False
+        finally:
+            _quietly(os.unlink, temporary)
+
+
+def copy_verified(source: str, digest: str, destination: str, mode: int) -> bool:
+    """
+    Copy *source* to *destination* if its SHA-256 is *digest*, streaming, via
+    a temporary file next to *destination* renamed into place.
+
+    Returns:
+        False, leaving *destination* as it was, if *source* is missing or its
+        contents don't match (a corrupt *source* is removed).
+
+    Raises:
+        OSError: *destination* can't be written.
+    """
+    import hashlib
+
+    folder = os.path.dirname(os.path.abspath(destination))
+    temporary = f"{folder}{os.sep}.{os.path.basename(destination)}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
+    check = hashlib.sha256()
+    if not os.path.exists(source):
+        return False
+    os.makedirs(folder, exist_ok=True)  # the user's own folder: default mode
+    try:
+        with open(source, "rb") as src, open(temporary, "xb") as dst:
+            while chunk := src.read(_BLOB_CHUNK):
+                check.update(chunk)
+                dst.write(chunk)
+        if check.hexdigest() != digest:
+            _log.debug("removing %s: its contents don't match their name", source)
+            _quietly(os.unlink, source)
+            return False
+        os.chmod(temporary, mode)
+        os.replace(temporary, destination)
+        return True
+    finally:
+        _quietly(os.unlink, temporary)
 
 
 def stamp_files(

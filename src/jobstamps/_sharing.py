@@ -1,0 +1,222 @@
+"""
+Moving stamps and output files between this machine and a remote store.
+
+A stamp is shareable when nothing in it depends on the machine: its
+dependencies and outputs are named relative to the project root (so two
+checkouts in different folders agree), and every dependency has a content
+digest (a modification time means nothing on another machine). Output files
+are kept by content (SHA-256), locally under ``<cache>/blobs`` and remotely
+under ``blobs/<digest>``, so a hit can write them back instead of running.
+
+This module only translates and copies; whether a stamp is fresh is decided
+by :mod:`._core`. It is imported only when a remote store or restored outputs
+are asked for.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import _config, _log
+from ._store import DirectoryStore, Stamp, StampFormatError, decode, encode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._remote import RemoteStore
+    from ._store import Dependencies, Outputs
+
+_remotes: dict[tuple[str, object, bool], RemoteStore] = {}
+
+
+def remote_for(
+    spec: object, secret: bytes | str | None, trust_store: bool
+) -> RemoteStore | None:
+    """
+    The remote store for *spec* (a URL, a store object, or None for
+    ``$JOBSTAMPS_STORE``), opened once per process.
+
+    Raises:
+        jobstamps.exceptions.RemoteStoreError: the URL can't be used, or no
+            secret signs its entries and *trust_store* is false.
+    """
+    if spec is None:
+        spec = _config.store_url()
+        if spec is None:
+            return None
+    if not isinstance(spec, str):
+        return spec  # type: ignore[return-value]
+    identity = (spec, secret, trust_store)
+    store = _remotes.get(identity)
+    if store is None:
+        from ._remote import open_remote
+
+        store = _remotes[identity] = open_remote(
+            spec, secret=secret, trust_store=trust_store
+        )
+    return store
+
+
+def portable(paths: tuple[str, ...], root: str) -> tuple[str, ...] | None:
+    """
+    *paths* relative to *root*, with ``/`` separators; None if one is outside.
+    """
+    names = []
+    for path in paths:
+        relative = os.path.relpath(os.path.abspath(path), root)
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            return None
+        names.append(relative.replace(os.sep, "/"))
+    return tuple(names)
+
+
+def remote_key(function_folder: str, digest: str) -> str:
+    return f"{function_folder}/{digest}"
+
+
+def blob_key(digest: str) -> str:
+    return f"blobs/{digest}"
+
+
+def record_outputs(store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
+    """
+    ``(path, sha256, mode)`` of every output, keeping a copy of each that
+    exists so that a later hit can write it back; missing ones get no digest.
+    """
+    records: list[tuple[str, str | None, int]] = []
+    for path in outs:
+        try:
+            digest, mode = store.put_blob(path)
+        except FileNotFoundError:
+            records.append((path, None, 0))
+        else:
+            records.append((path, digest, mode))
+    return tuple(records)
+
+
+def restore_outputs(
+    store: DirectoryStore,
+    remote: Callable[[], RemoteStore | None],
+    stamp: Stamp,
+    outs: tuple[str, ...],
+) -> None:
+    """
+    Write back every missing output in *outs* whose contents *stamp* recorded,
+    from the local copy, else from the store *remote* returns (asked only
+    then). What can't be restored stays missing, and the call runs.
+    """
+    recorded = {
+        r[0]: (r[1], r[2])
+        for r in stamp.outputs
+        if isinstance(r, tuple | list) and r[1]
+    }
+    for path in outs:
+        if os.path.exists(path) or path not in recorded:
+            continue
+        digest, mode = recorded[path]
+        assert digest is not None
+        try:
+            _restore_one(store, remote, path, digest, mode)
+        except OSError as e:
+            _log.debug("could not restore the output %s: %s", path, e)
+
+
+def _restore_one(
+    store: DirectoryStore,
+    remote: Callable[[], RemoteStore | None],
+    path: str,
+    digest: str,
+    mode: int,
+) -> None:
+    if store.restore_blob(digest, path, mode):
+        _log.debug("restored the output %s from the local cache", path)
+        return
+    shared = remote()
+    if shared is None:
+        return
+    temporary = store.blob_download(digest)
+    if (
+        shared.get_file(blob_key(digest), temporary)
+        and store.adopt_blob(temporary, digest)
+        and store.restore_blob(digest, path, mode)
+    ):
+        _log.debug("restored the output %s from %s", path, shared.url)
+
+
+def fetch(
+    remote: RemoteStore,
+    key: str,
+    deps: tuple[str, ...],
+    outs: tuple[str, ...],
+    root: str,
+) -> Stamp | None:
+    """
+    The remote stamp under *key*, renamed for this machine's *deps* and
+    *outs*; None if there is none, it is unreadable, or it lists other files.
+    """
+    names, out_names = portable(deps, root), portable(outs, root)
+    if names is None or out_names is None:
+        _log.debug(
+            "not reading %s: a file is outside the project root %s", remote.url, root
+        )
+        return None
+    blob = remote.get(key)
+    if blob is None:
+        return None
+    try:
+        shared = decode(blob)
+    except StampFormatError as e:
+        _log.debug("ignoring the remote stamp %s: %s", key, e)
+        return None
+    fingerprints = dict(shared.dependencies)
+    if sorted(fingerprints) != sorted(names):
+        _log.debug("ignoring the remote stamp %s: it has other dependencies", key)
+        return None
+    by_name = {r[0]: r for r in shared.outputs if isinstance(r, tuple | list)}
+    if sorted(by_name) != sorted(out_names):
+        _log.debug("ignoring the remote stamp %s: it has other outputs", key)
+        return None
+    dependencies: Dependencies = tuple(
+        (path, fingerprints[name]) for path, name in zip(deps, names, strict=True)
+    )
+    outputs: Outputs = tuple(
+        (path, by_name[name][1], by_name[name][2])
+        for path, name in zip(outs, out_names, strict=True)
+    )
+    return Stamp(shared.created_ns, dependencies, outputs, shared.result)
+
+
+def publish(
+    remote: RemoteStore,
+    key: str,
+    store: DirectoryStore,
+    stamp: Stamp,
+    root: str,
+) -> None:
+    """
+    Upload *stamp* (and the outputs it keeps) under *key*, if it is portable.
+    """
+    deps = tuple(path for path, _ in stamp.dependencies)
+    outs = tuple(r[0] for r in stamp.outputs)
+    names, out_names = portable(deps, root), portable(outs, root)
+    if names is None or out_names is None:
+        _log.debug("not sharing %s: a file is outside the project root %s", key, root)
+        return
+    if any(fp is None or fp[2] is None for _, fp in stamp.dependencies):
+        _log.debug("not sharing %s: dependencies compared by mtime are local", key)
+        return
+    for _, digest, _ in stamp.outputs:
+        if digest and not remote.exists(blob_key(digest)):
+            remote.put_file(blob_key(digest), store.blob_path(digest))
+    shared = Stamp(
+        stamp.created_ns,
+        tuple(
+            (name, fp) for name, (_, fp) in zip(names, stamp.dependencies, strict=True)
+        ),
+        tuple(
+            (name, r[1], r[2]) for name, r in zip(out_names, stamp.outputs, strict=True)
+        ),
+        stamp.result,
+    )
+    remote.put(key, b"".join(bytes(part) for part in encode(shared)))

@@ -1,0 +1,453 @@
+"""
+Stamps shared between machines through a remote store.
+
+A "machine" here is a separate process with its own checkout folder and its
+own local cache directory; the machines share only the remote store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import redis
+
+from jobstamps import HashMethod, MTimeMethod, jobstamped
+from jobstamps._core import Job
+from jobstamps._key import KeyBuilder
+from jobstamps._store import KEY_CONTEXT
+from jobstamps.exceptions import JobstampsWarning, RemoteStoreError
+
+from .redis_server import free_port
+
+SECRET = "a secret shared by the CI machines"
+
+CODEGEN = textwrap.dedent(
+    """
+    import json, os, sys
+    from pathlib import Path
+    from jobstamps import HashMethod, MTimeMethod, jobstamped
+
+    METHOD = HashMethod if os.environ.get("METHOD", "hash") == "hash" else MTimeMethod
+    DEPENDENCIES = json.loads(os.environ.get("DEPENDENCIES", '["schema.txt"]'))
+
+
+    @jobstamped(
+        dependencies=DEPENDENCIES,
+        outputs=["gen/model.py"],
+        method=METHOD,
+        restore_outputs=True,
+    )
+    def generate(name):
+        with open(os.environ["COUNTER"], "a") as counter:
+            counter.write("ran\\n")
+        schema = Path("schema.txt").read_text()
+        Path("gen").mkdir(exist_ok=True)
+        Path("gen/model.py").write_text(f"# {name}\\n{schema.upper()}" * 1000)
+        return {"name": name, "lines": schema.count("\\n")}
+
+
+    if __name__ == "__main__":
+        print(json.dumps(generate(sys.argv[1])))
+    """
+)
+
+
+class Machine:
+    """
+    A checkout of a small project on a machine of its own.
+    """
+
+    def __init__(self, base: Path, name: str, store: str, counter: Path) -> None:
+        self.checkout = base / name / "work" / "project"
+        self.checkout.mkdir(parents=True)
+        (self.checkout / ".git").mkdir()  # the project root
+        (self.checkout / "codegen.py").write_text(CODEGEN)
+        (self.checkout / "schema.txt").write_text("id: int\nname: str\n")
+        self.env = {
+            **os.environ,
+            "JOBSTAMPS_CACHE_DIR": str(base / name / "cache"),
+            "JOBSTAMPS_STORE": store,
+            "JOBSTAMPS_SECRET": SECRET,
+            "COUNTER": str(counter),
+            "PYTHONPATH": str(self.checkout),
+        }
+        for name_ in ("JOBSTAMPS_ROOT", "JOBSTAMPS_DEBUG"):
+            self.env.pop(name_, None)
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "codegen.py", *args],
+            cwd=self.checkout,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+        )
+        assert 0 == result.returncode, result.stderr
+        return result
+
+    def generate(self, name: str = "model", **env: str) -> dict[str, object]:
+        return json.loads(self.run(name, **env).stdout)  # type: ignore[no-any-return]
+
+    @property
+    def output(self) -> Path:
+        return self.checkout / "gen" / "model.py"
+
+
+@pytest.fixture(name="counter")
+def _counter(tmp_path):
+    path = tmp_path / "runs"
+    path.write_text("")
+    return path
+
+
+def runs(counter: Path) -> int:
+    return len(counter.read_text().splitlines())
+
+
+@pytest.fixture(name="shared_url", params=["redis", "file"])
+def _shared_url(request, tmp_path):
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        return server.url
+    return (tmp_path / "bucket").as_uri()
+
+
+class TestTwoMachines:
+    def test_second_machine_hits_and_restores_outputs(self, tmp_path, shared_url, counter):
+        """A result computed on one machine is a hit on another, outputs restored."""
+        first = Machine(tmp_path, "ci-1", shared_url, counter)
+        second = Machine(tmp_path, "ci-2", shared_url, counter)
+
+        expected = first.generate()
+        got = second.generate()
+
+        assert {"name": "model", "lines": 2} == expected == got
+        assert 1 == runs(counter)
+        assert first.output.read_bytes() == second.output.read_bytes()
+
+    def test_remote_hit_is_kept_locally(self, tmp_path, redis_server, counter):
+        """After a remote hit the stamp is local: the remote is not needed again."""
+        first = Machine(tmp_path, "ci-1", redis_server.url, counter)
+        second = Machine(tmp_path, "ci-2", redis_server.url, counter)
+        first.generate()
+        second.generate()
+        redis_server.stop()
+
+        assert {"name": "model", "lines": 2} == second.generate()
+        assert 1 == runs(counter)
+
+    def test_changed_dependency_on_the_other_machine_runs(self, tmp_path, shared_url, counter):
+        """A machine whose dependency differs runs the job and shares its own stamp."""
+        first = Machine(tmp_path, "ci-1", shared_url, counter)
+        second = Machine(tmp_path, "ci-2", shared_url, counter)
+        first.generate()
+        (second.checkout / "schema.txt").write_text("id: int\n")
+
+        assert 1 == second.generate()["lines"]
+        assert 2 == runs(counter)
+
+    def test_mtime_stamps_stay_local(self, tmp_path, shared_url, counter):
+        """A stamp made with MTimeMethod is not shared."""
+        first = Machine(tmp_path, "ci-1", shared_url, counter)
+        second = Machine(tmp_path, "ci-2", shared_url, counter)
+        first.generate(METHOD="mtime")
+        second.generate(METHOD="mtime")
+
+        assert 2 == runs(counter)
+
+    def test_files_outside_the_root_stay_local(self, tmp_path, shared_url, counter):
+        """A stamp naming a file outside the project root is not shared."""
+        outside = tmp_path / "outside.txt"
+        outside.write_text("shared by both")
+        deps = json.dumps(["schema.txt", str(outside)])
+        first = Machine(tmp_path, "ci-1", shared_url, counter)
+        second = Machine(tmp_path, "ci-2", shared_url, counter)
+        first.generate(DEPENDENCIES=deps)
+        second.generate(DEPENDENCIES=deps)
+
+        assert 2 == runs(counter)
+
+    def test_other_arguments_are_other_entries(self, tmp_path, shared_url, counter):
+        """The remote is keyed like the local store: other arguments miss."""
+        first = Machine(tmp_path, "ci-1", shared_url, counter)
+        second = Machine(tmp_path, "ci-2", shared_url, counter)
+        first.generate("one")
+
+        assert "two" == second.generate("two")["name"]
+        assert 2 == runs(counter)
+
+    def test_command_line(self, tmp_path, redis_server, counter):
+        """jobstamp --store shares a command's output and restores its files."""
+        jobstamp = shutil.which("jobstamp", path=os.path.dirname(sys.executable))
+        assert jobstamp is not None
+        checkouts = [Machine(tmp_path, name, redis_server.url, counter) for name in ("a", "b")]
+        command = [
+            jobstamp,
+            "--store",
+            redis_server.url,
+            "--use-hashes",
+            "--restore-outputs",
+            "--dependencies",
+            "schema.txt",
+            "--output-files",
+            "copy.txt",
+            "--",
+            "sh",
+            "-c",
+            f"cp schema.txt copy.txt; echo ran >> {counter}; echo generated",
+        ]
+        results = [
+            subprocess.run(
+                command, cwd=m.checkout, env=m.env, capture_output=True, text=True, check=True
+            )
+            for m in checkouts
+        ]
+
+        assert ["generated\n", "generated\n"] == [r.stdout for r in results]
+        assert 1 == runs(counter)
+        assert "id: int\nname: str\n" == (checkouts[1].checkout / "copy.txt").read_text()
+
+
+def remote_values(url: str) -> dict[bytes, bytes]:
+    client = redis.Redis.from_url(url)
+    try:
+        return {k: client.get(k) for k in client.keys("jobstamps:*") if b"blobs/" not in k}
+    finally:
+        client.close()
+
+
+def rewrite_remote(url: str, change) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        for key, value in remote_values(url).items():
+            client.set(key, change(value))
+    finally:
+        client.close()
+
+
+class TestFaults:
+    @pytest.mark.parametrize(
+        "change",
+        [
+            pytest.param(lambda v: v[:-1] + bytes([v[-1] ^ 1]), id="tampered"),
+            pytest.param(lambda v: v[: len(v) // 2], id="truncated"),
+            pytest.param(lambda v: b"garbage", id="garbage"),
+        ],
+    )
+    def test_bad_remote_entry_is_a_miss(self, tmp_path, redis_server, counter, change):
+        """A tampered, truncated or garbage remote entry is a miss with a warning."""
+        first = Machine(tmp_path, "ci-1", redis_server.url, counter)
+        second = Machine(tmp_path, "ci-2", redis_server.url, counter)
+        first.generate()
+        rewrite_remote(redis_server.url, change)
+
+        result = second.run("model")
+
+        assert {"name": "model", "lines": 2} == json.loads(result.stdout)
+        assert 2 == runs(counter)
+        assert 1 == result.stderr.count("JobstampsWarning"), result.stderr
+
+    def test_wrong_secret_is_a_miss(self, tmp_path, redis_server, counter):
+        """An entry signed with another secret is rejected, with a warning."""
+        first = Machine(tmp_path, "ci-1", redis_server.url, counter)
+        second = Machine(tmp_path, "ci-2", redis_server.url, counter)
+        first.generate()
+
+        result = second.run("model", JOBSTAMPS_SECRET="not the secret the others use")
+
+        assert {"name": "model", "lines": 2} == json.loads(result.stdout)
+        assert 2 == runs(counter)
+        assert 1 == result.stderr.count("JobstampsWarning")
+
+    def test_remote_down_at_start(self, tmp_path, counter):
+        """A remote that is down costs one warning; the job runs and is stamped locally."""
+        url = f"redis://127.0.0.1:{free_port()}/0"
+        machine = Machine(tmp_path, "ci-1", url, counter)
+
+        first = machine.run("model")
+        second = machine.run("model")
+
+        assert json.loads(first.stdout) == json.loads(second.stdout)
+        assert 1 == runs(counter)
+        assert 1 == first.stderr.count("JobstampsWarning")
+        assert "" == second.stderr  # a local hit never asks the remote
+
+    def test_remote_killed_mid_run(self, tmp_path, redis_server, counter):
+        """A remote that dies while the job runs: correct result, local stamp kept."""
+        runs_seen = []
+
+        @jobstamped(store=redis_server.url, secret=SECRET, method=HashMethod, cache_dir=tmp_path / "c")
+        def job(x):
+            runs_seen.append(x)
+            redis_server.stop()
+            return x * 2
+
+        with pytest.warns(JobstampsWarning, match="remote store"):
+            assert 42 == job(21)
+        assert 42 == job(21)
+        assert [21] == runs_seen
+
+    def test_no_secret_is_refused(self, tmp_path, redis_url, monkeypatch):
+        """A remote store without a secret is refused unless trusted explicitly."""
+        monkeypatch.delenv("JOBSTAMPS_SECRET", raising=False)
+
+        @jobstamped(store=redis_url, cache_dir=tmp_path / "c")
+        def job(x):
+            return x
+
+        with pytest.raises(RemoteStoreError, match="JOBSTAMPS_SECRET"):
+            job(1)
+
+    def test_trusted_store_without_secret(self, tmp_path, redis_url, monkeypatch):
+        """trust_store=True shares unsigned entries."""
+        monkeypatch.delenv("JOBSTAMPS_SECRET", raising=False)
+        runs_seen = []
+
+        def job(x):
+            runs_seen.append(x)
+            return x
+
+        for cache in ("one", "two"):
+            shared = jobstamped(
+                store=redis_url, trust_store=True, method=HashMethod, cache_dir=tmp_path / cache
+            )(job)
+            assert "unsigned" == shared("unsigned")
+        assert ["unsigned"] == runs_seen
+
+
+class TestInProcess:
+    def test_memory_store_between_two_caches(self, tmp_path, monkeypatch):
+        """Two local caches share results through an fsspec memory:// store."""
+        monkeypatch.setenv("JOBSTAMPS_SECRET", SECRET)
+        (tmp_path / ".git").mkdir()
+        (tmp_path / "in.txt").write_text("data")
+        runs_seen = []
+
+        def job(x):
+            runs_seen.append(x)
+            return x.upper()
+
+        results = []
+        for cache in ("one", "two"):
+            shared = jobstamped(
+                dependencies=["in.txt"],
+                method=HashMethod,
+                store="memory://jobstamps-test-shared",
+                cache_dir=tmp_path / cache,
+            )(job)
+            results.append(shared("abc"))
+
+        assert ["ABC", "ABC"] == results
+        assert ["abc"] == runs_seen
+
+    def test_environment_variable_configures_the_store(self, tmp_path, monkeypatch):
+        """JOBSTAMPS_STORE and JOBSTAMPS_ROOT configure sharing without arguments."""
+        monkeypatch.setenv("JOBSTAMPS_SECRET", SECRET)
+        monkeypatch.setenv("JOBSTAMPS_STORE", "memory://jobstamps-test-env")
+        monkeypatch.setenv("JOBSTAMPS_ROOT", str(tmp_path))
+        runs_seen = []
+
+        def job(x):
+            runs_seen.append(x)
+            return x
+
+        for cache in ("one", "two"):
+            monkeypatch.setenv("JOBSTAMPS_CACHE_DIR", str(tmp_path / cache))
+            jobstamped(method=HashMethod)(job)(5)
+
+        assert [5] == runs_seen
+
+    def test_bad_store_argument(self):
+        """store= must be a URL or a store object."""
+        with pytest.raises(TypeError, match="store must be a URL"):
+            jobstamped(store=42)(len)
+
+    def test_key_depends_on_python_and_stamp_format(self):
+        """Keys include the stamp format version and Python's major.minor."""
+
+        def f(x):
+            pass
+
+        assert f"python={sys.version_info[0]}.{sys.version_info[1]}".encode() in KEY_CONTEXT
+        assert b"stamp-format=" in KEY_CONTEXT
+        assert KeyBuilder(f, None, b"a").digest((1,), {}) != KeyBuilder(f, None, b"b").digest((1,), {})
+        assert KeyBuilder(f, None, KEY_CONTEXT).digest((1,), {}) == Job(f).keys.digest((1,), {})
+
+
+class TestRestoreOutputs:
+    def make(self, tmp_path, runs_seen, **options):
+        out = tmp_path / "gen" / "out.bin"
+
+        @jobstamped(outputs=[out], restore_outputs=True, **options)
+        def build(size):
+            runs_seen.append(size)
+            out.parent.mkdir(exist_ok=True)
+            out.write_bytes(os.urandom(size))
+            os.chmod(out, 0o751)
+            return size
+
+        return build, out
+
+    def test_missing_output_is_written_back(self, tmp_path):
+        """A deleted output is restored from the cache instead of running again."""
+        runs_seen = []
+        build, out = self.make(tmp_path, runs_seen)
+        build(3 << 20)
+        original = out.read_bytes()
+        out.unlink()
+
+        assert 3 << 20 == build(3 << 20)
+        assert original == out.read_bytes()
+        assert 0o751 == out.stat().st_mode & 0o777
+        assert [3 << 20] == runs_seen
+
+    def test_corrupt_kept_copy_runs_again(self, tmp_path, cache_dir):
+        """A kept copy whose contents don't match its name is not restored."""
+        runs_seen = []
+        build, out = self.make(tmp_path, runs_seen)
+        build(1000)
+        out.unlink()
+        for blob in (cache_dir / "blobs").rglob("*"):
+            if blob.is_file():
+                blob.write_bytes(b"corrupt")
+
+        build(1000)
+
+        assert [1000, 1000] == runs_seen
+        assert 1000 == out.stat().st_size
+
+    def test_without_restore_a_missing_output_runs(self, tmp_path):
+        """Without restore_outputs, a missing output makes the job run."""
+        out = tmp_path / "out.txt"
+        runs_seen = []
+
+        @jobstamped(outputs=[out])
+        def build():
+            runs_seen.append(1)
+            out.write_text("x")
+
+        build()
+        out.unlink()
+        build()
+
+        assert [1, 1] == runs_seen
+
+    def test_changed_dependency_is_not_masked(self, tmp_path, write):
+        """Outputs are restored only for a stamp that is otherwise fresh."""
+        dep = write("dep", "one", mtime=1_000_000)
+        runs_seen = []
+        build, out = self.make(tmp_path, runs_seen, dependencies=[dep], method=MTimeMethod)
+        build(10)
+        out.unlink()
+        write("dep", "two", mtime=2_000_000)
+
+        build(10)
+
+        assert [10, 10] == runs_seen
