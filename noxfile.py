@@ -4,6 +4,8 @@ Development sessions: ``nox`` runs the tests and the type check.
 
 from __future__ import annotations
 
+import sys
+
 import nox
 
 nox.options.sessions = ["tests", "typecheck", "lint"]
@@ -37,3 +39,14 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src")
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """
+    jobstamps against jobstamps 0.0.20 and its peers; not part of the tests.
+
+    The benchmarks build their own environments under benchmarks/.envs/.
+    nox -s bench -- --quick for fewer rounds, -- --only 1,2 for some scenarios.
+    """
+    session.run(sys.executable, "benchmarks/run.py", *session.posargs, external=True)
