@@ -451,3 +451,36 @@ class TestRestoreOutputs:
         build(10)
 
         assert [10, 10] == runs_seen
+
+    def test_out_of_date_knows_a_kept_output_is_restored(self, tmp_path, cache_dir):
+        """out_of_date says None for a missing output that a call would restore."""
+        runs_seen = []
+        build, out = self.make(tmp_path, runs_seen)
+        build(10)
+        out.unlink()
+
+        assert build.out_of_date(10) is None
+        for blob in (cache_dir / "blobs").rglob("*"):
+            if blob.is_file():
+                blob.unlink()
+        assert str(out) == build.out_of_date(10)
+
+
+def test_cache_clear_removes_kept_outputs_no_stamp_names(tmp_path, counter):
+    """jobstamp cache clear also removes the output contents its stamps kept."""
+    jobstamp = shutil.which("jobstamp", path=os.path.dirname(sys.executable))
+    cache = tmp_path / "c"
+    env = {**os.environ, "JOBSTAMPS_CACHE_DIR": str(cache)}
+    command = [jobstamp, "--restore-outputs", "--output-files", "out.txt", "--", "sh", "-c", "echo made > out.txt"]
+    subprocess.run(command, cwd=tmp_path, env=env, check=True)
+    blobs = [p for p in (cache / "blobs").rglob("*") if p.is_file()]
+    assert 1 == len(blobs)
+    old = 1_000_000_000
+    os.utime(blobs[0], (old, old))  # kept long ago: not a job's fresh output
+
+    result = subprocess.run(
+        [jobstamp, "cache", "clear"], env=env, check=True, capture_output=True, text=True
+    )
+
+    assert "1 kept output file(s)" in result.stdout
+    assert [] == [p for p in (cache / "blobs").rglob("*") if p.is_file()]

@@ -1100,7 +1100,7 @@ def _ls(root: str, entries: list[_Entry]) -> int:
 
 
 def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
-    from ._store import remove_stamp
+    from ._store import collect_blobs, remove_stamp
 
     removed = 0
     failed = 0
@@ -1112,8 +1112,11 @@ def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
             _error(f"could not remove {entry.path}: {e.strerror or e}")
             failed += 1
     left = [e for e in entries if e not in doomed]
+    # Output contents kept for --restore-outputs that no stamp names any more.
+    blobs, blob_bytes = collect_blobs(root)
+    kept = f", and {blobs} kept output file(s) ({_size(blob_bytes)})" if blobs else ""
     _say(
-        f"removed {_count(len(doomed) - failed)} ({_size(removed)}); "
+        f"removed {_count(len(doomed) - failed)} ({_size(removed)}){kept}; "
         f"{_count(len(left) + failed)} ({_size(sum(e.size for e in left))}) left in {root}\n"
     )
     return 1 if failed else 0

@@ -226,7 +226,22 @@ class Job:
             return DISABLED_REASON, "caching is disabled"
         store, path, deps, outs = self._locate(args, kwargs, dependencies, outputs)
         stamp = _load(store, path)
-        return _reason(stamp, path, deps, outs, self._method(), max_age_ns)[0]
+        checked = () if self.restore_outputs else outs
+        reason = _reason(stamp, path, deps, checked, self._method(), max_age_ns)[0]
+        if reason is None and checked is not outs:
+            assert stamp is not None
+            # A missing output kept here would be written back, not run for.
+            kept = {
+                r[0]
+                for r in stamp.outputs
+                if r[1] and os.path.exists(store.blob_path(r[1]))
+            }
+            missing = next(
+                (o for o in outs if not os.path.exists(o) and o not in kept), None
+            )
+            if missing is not None:
+                return missing, "output missing"
+        return reason
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
         return self.keys.key(args, kwargs)

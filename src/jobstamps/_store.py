@@ -523,6 +523,45 @@ def remove_stamp(path: str, root: str) -> None:
         folder = os.path.dirname(folder)
 
 
+def collect_blobs(root: str) -> tuple[int, int]:
+    """
+    Remove the kept output contents under *root* that no stamp names any
+    more, except those kept in the last minutes (a job that just kept its
+    outputs may not have written its stamp yet).
+
+    Returns:
+        How many files were removed, and their total size.
+    """
+    import time
+
+    folder = os.path.join(root, BLOBS)
+    if not os.path.isdir(folder):
+        return 0, 0
+    named: set[str] = set()
+    for path, _ in stamp_files(root):
+        if path.startswith(folder + os.sep):
+            continue
+        try:
+            stamp = read_stamp(path)
+        except (OSError, StampFormatError):
+            continue
+        named.update(
+            r[1] for r in stamp.outputs if isinstance(r, tuple | list) and r[1]
+        )
+    too_new = time.time_ns() - TEMP_MAX_AGE_NS
+    count = size = 0
+    for path, st in stamp_files(folder):
+        if os.path.basename(path) in named or st.st_mtime_ns > too_new:
+            continue
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        count += 1
+        size += st.st_size
+    return count, size
+
+
 def _refuse_unsafe(
     path: str, st: os.stat_result, owner_only: bool = False, what: str = "a directory"
 ) -> None:
