@@ -182,6 +182,11 @@ class TestDecorator:
         assert Linter(True).lint("a") is True
         assert Linter(False).lint("a") is False
         assert [(True, "a"), (False, "a")] == runs
+        assert Linter(True).lint.out_of_date("a") is None
+        assert Linter(True).lint.out_of_date("b") is not None
+        assert Linter(True).lint.key("a") != Linter(False).lint.key("a")
+        Linter(True).lint.clear()
+        assert Linter(True).lint.out_of_date("a") is not None
 
 
 class TestOutOfDate:

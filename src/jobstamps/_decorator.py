@@ -63,10 +63,36 @@ class JobstampedFunction(Generic[P, R]):
     def __get__(self, instance: object, owner: type | None = None) -> Callable[..., R]:
         if instance is None:
             return self
-        return functools.partial(self, instance)  # type: ignore[arg-type]
+        return BoundJobstampedFunction(self, instance)
 
     def __repr__(self) -> str:
         return f"<jobstamped {self._job.keys.function}>"
+
+
+class BoundJobstampedFunction(Generic[R]):
+    """
+    A stamped method of one object: the object is the first argument, keyed
+    like any other (by its fields or its repr).
+    """
+
+    def __init__(self, function: JobstampedFunction[..., R], instance: object) -> None:
+        self.__func__ = function
+        self.__self__ = instance
+
+    def __call__(self, *args: object, **kwargs: object) -> R:
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def out_of_date(self, *args: object, **kwargs: object) -> str | None:
+        return self.__func__.out_of_date(self.__self__, *args, **kwargs)
+
+    def key(self, *args: object, **kwargs: object) -> StampKey:
+        return self.__func__.key(self.__self__, *args, **kwargs)
+
+    def clear(self) -> None:
+        self.__func__.clear()
+
+    def __repr__(self) -> str:
+        return f"<bound {self.__func__!r} of {self.__self__!r}>"
 
 
 @overload

@@ -30,7 +30,16 @@ def lint(path: str) -> list[str]:
     return [path]
 
 
-@jobstamped(method=MTimeMethod(), cache_dir=Path("stamps"), version="2")
+@jobstamped(
+    method=MTimeMethod(),
+    cache_dir=Path("stamps"),
+    version="2",
+    strict=True,
+    store="redis://localhost:6379/0",
+    secret=b"0123456789abcdef",
+    root=Path("."),
+    restore_outputs=True,
+)
 def convert(src: os.PathLike[str], *, quality: int = 3) -> bytes:
     return b""
 
