@@ -31,6 +31,7 @@ from ._store import (
     Stamp,
     StampFormatError,
     function_folder,
+    kept_outputs,
 )
 from .exceptions import CacheDirError, UnpicklableResultError
 
@@ -232,9 +233,9 @@ class Job:
             assert stamp is not None
             # A missing output kept here would be written back, not run for.
             kept = {
-                r[0]
-                for r in stamp.outputs
-                if r[1] and os.path.exists(store.blob_path(r[1]))
+                output
+                for output, (digest, _) in kept_outputs(stamp).items()
+                if os.path.exists(store.blob_path(digest))
             }
             missing = next(
                 (o for o in outs if not os.path.exists(o) and o not in kept), None

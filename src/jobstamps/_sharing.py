@@ -18,7 +18,14 @@ from __future__ import annotations
 import os
 
 from . import _config, _log
-from ._store import DirectoryStore, Stamp, StampFormatError, decode, encode
+from ._store import (
+    DirectoryStore,
+    Stamp,
+    StampFormatError,
+    decode,
+    encode,
+    kept_outputs,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -106,16 +113,11 @@ def restore_outputs(
     from the local copy, else from the store *remote* returns (asked only
     then). What can't be restored stays missing, and the call runs.
     """
-    recorded = {
-        r[0]: (r[1], r[2])
-        for r in stamp.outputs
-        if isinstance(r, tuple | list) and r[1]
-    }
+    recorded = kept_outputs(stamp)
     for path in outs:
         if os.path.exists(path) or path not in recorded:
             continue
         digest, mode = recorded[path]
-        assert digest is not None
         try:
             _restore_one(store, remote, path, digest, mode)
         except OSError as e:

@@ -95,6 +95,17 @@ class Stamp:
         self.result = result
 
 
+def kept_outputs(stamp: Stamp) -> dict[str, tuple[str, int]]:
+    """
+    ``{path: (sha256, mode)}`` of the outputs whose contents *stamp* kept.
+    """
+    return {
+        record[0]: (record[1], record[2])
+        for record in stamp.outputs
+        if isinstance(record, tuple) and record[1]
+    }
+
+
 class StampFormatError(ValueError):
     """
     The bytes of a stamp file are not a stamp this version can read.
@@ -545,9 +556,7 @@ def collect_blobs(root: str) -> tuple[int, int]:
             stamp = read_stamp(path)
         except (OSError, StampFormatError):
             continue
-        named.update(
-            r[1] for r in stamp.outputs if isinstance(r, tuple | list) and r[1]
-        )
+        named.update(digest for digest, _ in kept_outputs(stamp).values())
     too_new = time.time_ns() - TEMP_MAX_AGE_NS
     count = size = 0
     for path, st in stamp_files(folder):
