@@ -1,0 +1,226 @@
+"""
+``jobstamp cache ls|prune|clear``: list, prune and clear stored results.
+
+Imported only for those commands, so it may use attrs; a cached run of a
+command never loads it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+from ._cli import (
+    _CACHE_OPTIONS,
+    PROG,
+    UsageError,
+    _cache_help,
+    _error,
+    _parse,
+    _say,
+    parse_duration,
+    parse_size,
+    run_command,
+)
+
+
+@attrs.frozen
+class _Entry:
+    """
+    One stored result, as ``ls`` shows it and ``prune`` weighs it.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    # Counted from when its run started, as for --ttl.
+    age_ns: int
+    command: str
+    code: str
+
+
+def cache_main(args: list[str]) -> int:
+    """
+    ``jobstamp cache ls|prune|clear``; the exit status.
+    """
+    if not args or args[0] in ("-h", "--help"):
+        if not args:
+            raise UsageError(
+                f"'{PROG} cache' needs ls, prune or clear (see '{PROG} cache --help')"
+            )
+        _say(_cache_help())
+        return 0
+    action = args[0]
+    table = _CACHE_OPTIONS.get(action)
+    if table is None:
+        raise UsageError(f"unknown cache command {action!r} (use ls, prune or clear)")
+    options = _parse(args[1:], table)
+    if options["help"]:
+        _say(_cache_help())
+        return 0
+    from . import _config
+
+    directory: str = options["stamp_directory"] or _config.default_cache_dir()  # type: ignore[assignment]
+    root = os.path.abspath(directory)
+    scope = None if options["all"] else _function()
+    if action == "prune":
+        older_than = options["older_than"]
+        max_size = options["max_size"]
+        if older_than is None and max_size is None:
+            raise UsageError(
+                "cache prune needs --older-than DURATION and/or --max-size SIZE"
+            )
+        max_age = None if older_than is None else parse_duration(older_than)  # type: ignore[arg-type]
+        limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
+    entries = _entries(root, scope, read=action != "clear", describe=action == "ls")
+    if action == "ls":
+        return _ls(root, entries)
+    if action == "clear":
+        doomed = entries
+    else:
+        doomed = [e for e in entries if max_age is not None and e.age_ns > max_age]
+        if limit is not None:
+            kept = sorted(
+                (e for e in entries if e not in doomed), key=lambda e: e.mtime_ns
+            )
+            total = sum(e.size for e in kept)
+            for entry in kept:
+                if total <= limit:
+                    break
+                doomed.append(entry)
+                total -= entry.size
+    return _remove(root, entries, doomed)
+
+
+def _function() -> str:
+    from ._key import function_name
+
+    return function_name(run_command)
+
+
+def _entries(
+    root: str, function: str | None, read: bool, describe: bool
+) -> list[_Entry]:
+    import time
+
+    from ._store import (
+        MAGIC,
+        StampFormatError,
+        function_folder,
+        read_stamp,
+        stamp_files,
+    )
+
+    ours = os.path.join(root, function_folder(_function())) + os.sep
+    now = time.time_ns()
+    entries = []
+    for path, stat in stamp_files(root, function):
+        try:
+            with open(path, "rb") as file:
+                if file.read(len(MAGIC)) != MAGIC:
+                    continue  # not ours: never list or delete it
+        except OSError:
+            continue
+        born = stat.st_mtime_ns
+        command, code = "?", "?"
+        if read:
+            # Ages count from when the run started, as for --ttl.
+            try:
+                stamp = read_stamp(path)
+            except (OSError, StampFormatError):
+                command = "(unreadable stamp)"
+            else:
+                born = min(born, stamp.created_ns)
+                if not describe:
+                    pass
+                elif path.startswith(ours):
+                    command, code = _describe_result(stamp.result)
+                else:
+                    folder = os.path.relpath(path, root).split(os.sep)[0]
+                    command = f"(function {folder.rpartition('-')[0]})"
+                    code = "-"
+        entries.append(
+            _Entry(path, stat.st_size, stat.st_mtime_ns, now - born, command, code)
+        )
+    return entries
+
+
+def _describe_result(pickled: bytes | memoryview) -> tuple[str, str]:
+    import io
+    import pickle
+    import shlex
+
+    class Plain(pickle.Unpickler):
+        # A command's result is plain data; refuse anything that would import
+        # or call code.
+        def find_class(self, module: str, name: str) -> type:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+
+    try:
+        result = Plain(io.BytesIO(pickled)).load()
+        return shlex.join(result["command"]), str(result["code"])
+    except Exception:
+        return "(unreadable result)", "?"
+
+
+def _ls(root: str, entries: list[_Entry]) -> int:
+    entries.sort(key=lambda e: e.age_ns)
+    lines = []
+    if entries:
+        lines.append(f"{'AGE':>6}  {'SIZE':>6}  {'EXIT':>4}  COMMAND")
+        lines.extend(
+            f"{_age(e.age_ns):>6}  {_size(e.size):>6}  {e.code:>4}  {e.command}"
+            for e in entries
+        )
+    total = sum(e.size for e in entries)
+    lines.append(f"{_count(len(entries))}, {_size(total)} in {root}")
+    _say("\n".join(lines) + "\n")
+    return 0
+
+
+def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
+    from ._store import collect_blobs, remove_stamp
+
+    removed = 0
+    failed = 0
+    for entry in doomed:
+        try:
+            remove_stamp(entry.path, root)
+            removed += entry.size
+        except OSError as e:
+            _error(f"could not remove {entry.path}: {e.strerror or e}")
+            failed += 1
+    left = [e for e in entries if e not in doomed]
+    # Output contents kept for --restore-outputs that no stamp names any more.
+    blobs, blob_bytes = collect_blobs(root)
+    kept = f", and {blobs} kept output file(s) ({_size(blob_bytes)})" if blobs else ""
+    _say(
+        f"removed {_count(len(doomed) - failed)} ({_size(removed)}){kept}; "
+        f"{_count(len(left) + failed)} ({_size(sum(e.size for e in left))}) left in {root}\n"
+    )
+    return 1 if failed else 0
+
+
+def _count(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"
+
+
+def _age(ns: int) -> str:
+    seconds = max(ns, 0) // 1_000_000_000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n}B"
+    value = n / 1024
+    unit = "K"
+    for bigger in "MGT":
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
