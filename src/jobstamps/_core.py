@@ -318,6 +318,8 @@ def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[o
 
 
 def _as_paths(paths: object, what: str) -> tuple[str, ...]:
+    if paths == () and type(paths) is tuple:
+        return ()
     if isinstance(paths, str | bytes | os.PathLike):
         raise TypeError(
             f"jobstamps: {what} must be an iterable of paths, not the single "
@@ -451,6 +453,10 @@ def _stale(
         if not os.path.exists(output):
             return (output, "output missing"), None
     recorded: Dependencies = stamp.dependencies
+    if not deps and not recorded:
+        return None, None
+    if _unchanged(stamp, deps, method):
+        return None, None
     if len(recorded) != len(deps) or any(
         r[0] != d for r, d in zip(recorded, deps, strict=True)
     ):
@@ -477,6 +483,59 @@ def _stale(
                 refreshed = list(recorded)
             refreshed[i] = (dep, now)
     return None, None if refreshed is None else tuple(refreshed)
+
+
+def _unchanged(stamp: Stamp, deps: tuple[str, ...], method: Method) -> bool:
+    """
+    True when the built-in *method* would find every dependency unchanged
+    because its stat signature is the one recorded: one ``stat`` per file and
+    no more. False means "not proven", and the full check decides.
+    """
+    cls = type(method)
+    if cls is not _methods.MTimeMethod and cls is not _methods.HashMethod:
+        return False  # other methods decide for themselves, file by file
+    checks = stamp.checks
+    if checks is None:
+        checks = stamp.checks = _checks(stamp.dependencies)
+    paths, signatures, trusted = checks
+    if paths is not deps:
+        if paths != deps:
+            return False
+        # The same list again (as the decorator passes it): compare by
+        # identity from now on.
+        stamp.checks = (deps, signatures, trusted)
+    if not trusted and cls is _methods.HashMethod:
+        return False  # some stat is too recent to prove its content unchanged
+    stat = os.stat
+    try:
+        for dep, mtime_ns, size in signatures:
+            st = stat(dep)
+            if st.st_mtime_ns != mtime_ns or st.st_size != size:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _checks(
+    recorded: Dependencies,
+) -> tuple[tuple[str, ...], tuple[tuple[str, int, int], ...], bool]:
+    """
+    The paths of *recorded*, their stat signatures, and whether every one of
+    them was taken long enough after its file's mtime to be trusted.
+    """
+    paths = tuple(dep for dep, _ in recorded)
+    signatures = []
+    trusted = True
+    for dep, fingerprint in recorded:
+        if fingerprint is None:
+            # A file missing when the job ran: never a quick "unchanged".
+            signatures.append((dep, -1, -1))
+            continue
+        signatures.append((dep, fingerprint[0], fingerprint[1]))
+        if _methods._racy(fingerprint[0], fingerprint[3]):
+            trusted = False
+    return paths, tuple(signatures), trusted
 
 
 def _expired(stamp: Stamp | None, path: str, max_age_ns: int) -> bool:

@@ -133,6 +133,10 @@ class HashMethod:
 
 
 def _racy(mtime_ns: int, taken_ns: int) -> bool:
+    """
+    Whether a stat signature with *mtime_ns*, taken at *taken_ns*, is too
+    recent to prove that the file's content is the one hashed then.
+    """
     window = _RACY_WHOLE_SECONDS_NS if mtime_ns % 1_000_000_000 == 0 else _RACY_NS
     return mtime_ns >= taken_ns - window
 

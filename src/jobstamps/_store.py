@@ -57,9 +57,14 @@ _UID = os.getuid() if hasattr(os, "getuid") else None
 TEMP_MAX_AGE_NS = 10 * 60 * 1_000_000_000
 
 # Recently read stamps are kept in memory and trusted while their file's stat
-# is unchanged: a hit then costs one stat instead of an open and a read.
+# is unchanged: a hit then costs one stat instead of an open and a read. The
+# limit is on the pickled result; the metadata of a job with many
+# dependencies is what a hit needs most to keep (it is also what costs most
+# to decode again), so it only counts towards the total.
 _REMEMBER_BYTES = 64 * 1024
+_REMEMBER_FILE_BYTES = 16 * 1024 * 1024
 _REMEMBER_COUNT = 4096
+_REMEMBER_TOTAL_BYTES = 256 * 1024 * 1024
 
 
 class Stamp:
@@ -67,7 +72,7 @@ class Stamp:
     What one run of a job saw and returned.
     """
 
-    __slots__ = ("created_ns", "dependencies", "outputs", "result")
+    __slots__ = ("checks", "created_ns", "dependencies", "outputs", "result")
 
     def __init__(
         self,
@@ -82,6 +87,9 @@ class Stamp:
         # The pickled return value; callers unpickle it on every hit so that
         # no two callers share one mutable object.
         self.result = result
+        # What the freshness check derives from *dependencies*, made once
+        # per stamp read and kept with it (see _core._unchanged).
+        self.checks: Any = None
 
 
 class StampFormatError(ValueError):
@@ -157,12 +165,21 @@ class DirectoryStore:
     Stamps as files under a root directory.
     """
 
-    __slots__ = ("_folders", "_recent", "_safe", "_shared", "_trusted", "root")
+    __slots__ = (
+        "_folders",
+        "_recent",
+        "_recent_bytes",
+        "_safe",
+        "_shared",
+        "_trusted",
+        "root",
+    )
 
     def __init__(self, root: str) -> None:
         self.root = root
         self._folders: dict[str, str] = {}
         self._recent: dict[str, tuple[tuple[int, int, int], Stamp]] = {}
+        self._recent_bytes = 0  # the sizes of the files of _recent's stamps
         # Whether the root was found safe; checked once per process, since
         # only its owner (found to be us, or root) can make it unsafe later.
         self._safe = False
@@ -214,11 +231,16 @@ class DirectoryStore:
         except FileNotFoundError:
             return None
         stamp = decode(data)
-        if len(data) <= _REMEMBER_BYTES:
-            if len(self._recent) >= _REMEMBER_COUNT:
+        if len(stamp.result) <= _REMEMBER_BYTES and len(data) <= _REMEMBER_FILE_BYTES:
+            if (
+                len(self._recent) >= _REMEMBER_COUNT
+                or self._recent_bytes + len(data) > _REMEMBER_TOTAL_BYTES
+            ):
                 self._recent.clear()
+                self._recent_bytes = 0
             stamp.result = bytes(stamp.result)  # don't pin the whole file
             self._recent[path] = (signature, stamp)
+            self._recent_bytes += len(data)
         return stamp
 
     def check_root(self) -> None:
