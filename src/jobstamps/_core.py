@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - other interpreters
 
 from . import _config, _log, _methods
 from ._key import KeyBuilder, StampKey
-from ._store import DirectoryStore, Stamp, StampFormatError
+from ._store import DirectoryStore, Pickling, Stamp, StampFormatError
 from .exceptions import CacheDirError, UnpicklableResultError
 
 TYPE_CHECKING = False
@@ -284,7 +284,7 @@ class Job:
                 )
                 return result
             try:
-                pickled = pickle.dumps(result, protocol=-1)  # -1: the highest protocol
+                pickled = _pickled(result)
             except Exception as e:
                 cause = f"{type(e).__name__}: {e}"
                 if self.strict:
@@ -307,6 +307,16 @@ class Job:
                     stacklevel=4,
                 )
             return result
+
+
+def _pickled(result: object) -> bytes | Pickling:
+    """
+    *result* pickled, or, when it is large bytes (whose pickling can't fail),
+    left for the store to pickle straight into the stamp file.
+    """
+    if (type(result) is bytes or type(result) is bytearray) and len(result) > (1 << 20):
+        return Pickling(result)
+    return pickle.dumps(result, protocol=-1)  # -1: the highest protocol
 
 
 def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[object]]:

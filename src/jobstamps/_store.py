@@ -8,12 +8,13 @@ On disk, each function gets a folder under the root, and its stamps fan out
 by digest prefix (``<root>/<function>/ab/cd/abcd...``), so no folder grows
 large even with millions of stamps. A stamp file is::
 
-    MAGIC (7 bytes) | format version (1) | CRC-32 (4) | meta length (4) |
-    meta (marshal) | result (pickle)
+    MAGIC (7 bytes) | format version (1) | meta length (4) | meta (marshal) |
+    result (pickle) | CRC-32 (4)
 
-The CRC-32 covers everything after it, the meta length included. A stamp that
-is missing, truncated, of another format version or fails its checksum is no
-stamp at all.
+The CRC-32 covers everything between the version and itself, the meta length
+included; at the end, it can be computed while a large result is pickled
+straight into the file. A stamp that is missing, truncated, of another format
+version or fails its checksum is no stamp at all.
 
 Writers never modify a stamp in place: they write a temporary file next to it
 and rename it over the stamp, so readers see the old stamp or the new one.
@@ -36,6 +37,7 @@ from .exceptions import UnsafeCacheDirError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import mmap
     from collections.abc import Callable
     from typing import Any
 
@@ -45,9 +47,11 @@ if TYPE_CHECKING:
 
 MAGIC = b"JOBSTMP"
 # 2: the checksum also covers the meta length.
-FORMAT_VERSION = 2
+# 3: the checksum moved to the end of the file.
+FORMAT_VERSION = 3
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
-_HEADER_SIZE = len(_HEADER) + 8
+_HEADER_SIZE = len(_HEADER) + 4
+_TRAILER_SIZE = 4
 _MARSHAL_VERSION = 4
 TEMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
@@ -66,6 +70,10 @@ _REMEMBER_FILE_BYTES = 16 * 1024 * 1024
 _REMEMBER_COUNT = 4096
 _REMEMBER_TOTAL_BYTES = 256 * 1024 * 1024
 
+# Stamps larger than this are mapped rather than read (one copy fewer), and
+# results larger than this are pickled straight into the stamp file.
+_LARGE_BYTES = 1024 * 1024
+
 
 class Stamp:
     """
@@ -79,17 +87,32 @@ class Stamp:
         created_ns: int,
         dependencies: Dependencies,
         outputs: tuple[str, ...],
-        result: bytes | memoryview,
+        result: bytes | memoryview | Pickling,
     ) -> None:
         self.created_ns = created_ns
         self.dependencies = dependencies
         self.outputs = outputs
         # The pickled return value; callers unpickle it on every hit so that
-        # no two callers share one mutable object.
-        self.result = result
+        # no two callers share one mutable object. (A Pickling only in a
+        # stamp on its way to save(); stamps read back always hold bytes.)
+        self.result: bytes | memoryview = result  # type: ignore[assignment]
         # What the freshness check derives from *dependencies*, made once
         # per stamp read and kept with it (see _core._unchanged).
         self.checks: Any = None
+
+
+class Pickling:
+    """
+    A result still to be pickled, which the store pickles straight into the
+    stamp file as it writes it (no copy of a large result in memory).
+
+    Only for values whose pickling can't fail, as ``bytes``.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
 class StampFormatError(ValueError):
@@ -98,38 +121,49 @@ class StampFormatError(ValueError):
     """
 
 
-def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview]:
+def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview, bytes]:
     """
-    The header, meta and result sections of *stamp*'s file, in order.
+    The header, meta, result and trailer sections of *stamp*'s file, in order.
     """
+    assert not isinstance(stamp.result, Pickling)
+    header = _header(stamp)
+    checksum = zlib.crc32(stamp.result, zlib.crc32(memoryview(header)[len(_HEADER) :]))
+    return (
+        header[: len(_HEADER)],
+        header[len(_HEADER) :],
+        stamp.result,
+        (checksum.to_bytes(4, "big")),
+    )
+
+
+def _header(stamp: Stamp) -> bytes:
+    # Everything before the result: magic, version, meta length and meta.
     meta = marshal.dumps(
         (stamp.created_ns, stamp.dependencies, stamp.outputs), _MARSHAL_VERSION
     )
-    length = len(meta).to_bytes(4, "big")
-    checksum = zlib.crc32(stamp.result, zlib.crc32(meta, zlib.crc32(length)))
-    header = _HEADER + checksum.to_bytes(4, "big") + length
-    return header, meta, stamp.result
+    return _HEADER + len(meta).to_bytes(4, "big") + meta
 
 
-def decode(data: bytes | memoryview) -> Stamp:
+def decode(data: bytes | memoryview | mmap.mmap) -> Stamp:
     """
     Raises:
         StampFormatError: *data* is not an intact stamp of this format.
     """
     view = memoryview(data)
-    if len(view) < _HEADER_SIZE or bytes(view[:7]) != MAGIC:
+    if len(view) < _HEADER_SIZE + _TRAILER_SIZE or bytes(view[:7]) != MAGIC:
         raise StampFormatError("not a stamp file (bad magic or truncated header)")
     if view[7] != FORMAT_VERSION:
         raise StampFormatError(f"stamp format version {view[7]}, not {FORMAT_VERSION}")
-    checksum = int.from_bytes(view[8:12], "big")
-    meta_end = _HEADER_SIZE + int.from_bytes(view[12:16], "big")
-    if meta_end > len(view) or zlib.crc32(view[12:]) != checksum:
+    end = len(view) - _TRAILER_SIZE
+    checksum = int.from_bytes(view[end:], "big")
+    meta_end = _HEADER_SIZE + int.from_bytes(view[8:12], "big")
+    if meta_end > end or zlib.crc32(view[8:end]) != checksum:
         raise StampFormatError("checksum mismatch (truncated or corrupt)")
     try:
         created_ns, dependencies, outputs = marshal.loads(view[_HEADER_SIZE:meta_end])
     except (EOFError, ValueError, TypeError) as e:
         raise StampFormatError(f"unreadable metadata: {e}") from None
-    return Stamp(created_ns, dependencies, outputs, view[meta_end:])
+    return Stamp(created_ns, dependencies, outputs, view[meta_end:end])
 
 
 def function_folder(function: str) -> str:
@@ -227,7 +261,16 @@ class DirectoryStore:
             return remembered[1]
         try:
             with open(path, "rb") as file:
-                data = file.read()
+                if stat.st_size > _LARGE_BYTES:
+                    # Mapped, the file is checked and unpickled where it lies
+                    # in the page cache. The map goes when the stamp does.
+                    import mmap
+
+                    data: bytes | mmap.mmap = mmap.mmap(
+                        file.fileno(), 0, access=mmap.ACCESS_READ
+                    )
+                else:
+                    data = file.read()
         except FileNotFoundError:
             return None
         stamp = decode(data)
@@ -306,15 +349,21 @@ class DirectoryStore:
         Raises:
             OSError: it could not be written; nothing is left behind.
         """
-        header, meta, result = encode(stamp)
+        header = _header(stamp)
         self.prepare(path)
         temporary = f"{path}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with open(fd, "wb") as file:
-                file.write(header)
-                file.write(meta)
-                file.write(result)
+                writer = _ChecksumWriter(file, header)
+                result: object = stamp.result
+                if isinstance(result, Pickling):
+                    import _pickle
+
+                    _pickle.dump(result.value, writer, protocol=-1)
+                else:
+                    writer.write(result)
+                file.write(writer.checksum.to_bytes(4, "big"))
             os.replace(temporary, path)
         finally:
             _quietly(os.unlink, temporary)
@@ -443,6 +492,58 @@ def unsafe_reason(st: os.stat_result, owner_only: bool = False) -> str | None:
     if st.st_mode & stat_module.S_IWOTH and not st.st_mode & stat_module.S_ISVTX:
         return "is writable by every user and has no sticky bit"
     return None
+
+
+class _ChecksumWriter:
+    """
+    Writes to *file* what comes after *header*, keeping the CRC-32 of all
+    of it but the magic and version.
+    """
+
+    __slots__ = ("checksum", "file")
+
+    def __init__(self, file: Any, header: bytes) -> None:
+        self.file = file
+        file.write(header)
+        self.checksum = zlib.crc32(memoryview(header)[len(_HEADER) :])
+
+    def write(self, data: Any) -> int:
+        if len(data) > _LARGE_BYTES:
+            self.checksum = _write_and_checksum(self.file, data, self.checksum)
+        else:
+            self.checksum = zlib.crc32(data, self.checksum)
+            self.file.write(data)
+        return len(data)
+
+
+def _write_and_checksum(file: Any, data: Any, checksum: int) -> int:
+    # Both zlib.crc32 and the write let go of the GIL over large buffers: the
+    # checksum is taken in another thread while the data is written.
+    done = _thread.allocate_lock()
+    done.acquire()
+    outcome: list[object] = []
+
+    def crc() -> None:
+        try:
+            outcome.append(zlib.crc32(data, checksum))
+        except BaseException as e:  # pragma: no cover - out of memory, say
+            outcome.append(e)
+        finally:
+            done.release()
+
+    try:
+        _thread.start_new_thread(crc, ())
+    except RuntimeError:  # pragma: no cover - no threads left
+        file.write(data)
+        return zlib.crc32(data, checksum)
+    try:
+        file.write(data)
+    finally:
+        done.acquire()
+    value = outcome[0]
+    if isinstance(value, BaseException):  # pragma: no cover
+        raise value
+    return value  # type: ignore[return-value]
 
 
 def _quietly(call: Callable[[Any], object], argument: object) -> None:
