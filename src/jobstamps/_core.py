@@ -442,6 +442,14 @@ def _stat(path: str) -> os.stat_result | None:
 
 
 def _fingerprint(path: str, method: Method) -> Fingerprint | None:
+    if type(method) is _methods.HashMethod:
+        # Opened once: stat'ed through the descriptor, then read.
+        try:
+            return _methods.hash_fingerprint(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except IsADirectoryError:
+            pass  # _stat says it the way every method does
     st = _stat(path)
     return None if st is None else method.fingerprint(path, st)
 
