@@ -214,3 +214,15 @@ def test_large_result_round_trips_and_is_checked(tmp_path):
         file.write(raw[: len(raw) - 1])
     with pytest.raises(StampFormatError, match="checksum"):
         DirectoryStore(str(tmp_path)).load(path)
+
+
+def test_encode_pickles_a_pending_result():
+    """encode() gives the same bytes for a result still to be pickled."""
+    import pickle
+
+    from jobstamps._store import Pickling
+
+    payload = b"x" * 100
+    pending = Stamp(1, (), (), Pickling(payload))
+    done = Stamp(1, (), (), pickle.dumps(payload, protocol=-1))
+    assert as_bytes(done) == as_bytes(pending)

@@ -328,7 +328,7 @@ def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[o
 
 
 def _as_paths(paths: object, what: str) -> tuple[str, ...]:
-    if paths == () and type(paths) is tuple:
+    if type(paths) is tuple and not paths:
         return ()
     if isinstance(paths, str | bytes | os.PathLike):
         raise TypeError(

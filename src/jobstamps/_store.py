@@ -125,14 +125,19 @@ def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview, bytes]:
     """
     The header, meta, result and trailer sections of *stamp*'s file, in order.
     """
-    assert not isinstance(stamp.result, Pickling)
+    result: object = stamp.result
+    if isinstance(result, Pickling):  # whole, here; save() needs no copy
+        import _pickle
+
+        result = _pickle.dumps(result.value, protocol=-1)
+    assert isinstance(result, bytes | memoryview)
     header = _header(stamp)
-    checksum = zlib.crc32(stamp.result, zlib.crc32(memoryview(header)[len(_HEADER) :]))
+    checksum = zlib.crc32(result, zlib.crc32(memoryview(header)[len(_HEADER) :]))
     return (
         header[: len(_HEADER)],
         header[len(_HEADER) :],
-        stamp.result,
-        (checksum.to_bytes(4, "big")),
+        result,
+        checksum.to_bytes(4, "big"),
     )
 
 
