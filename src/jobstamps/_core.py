@@ -209,10 +209,12 @@ class Job:
         The store and stamp path of a call, and its dependencies and outputs.
         """
         digest = self.keys.digest(args, kwargs)
-        deps = self._paths(
-            self._dependencies, dependencies, "dependencies", args, kwargs
-        )
-        outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
+        deps = self._dependencies
+        if dependencies is not None or type(deps) is not tuple:
+            deps = self._paths(deps, dependencies, "dependencies", args, kwargs)
+        outs = self._outputs
+        if outputs is not None or type(outs) is not tuple:
+            outs = self._paths(outs, outputs, "outputs", args, kwargs)
         store = self._store()
         return store, store.path(self.keys.function, digest), deps, outs
 
@@ -378,7 +380,10 @@ def _decide(
     (path, reason))`` saying why the call must run.
     """
     stamp = _load(store, path)
-    reason, refreshed = _reason(stamp, path, deps, outs, method, max_age_ns)
+    if max_age_ns is None:
+        reason, refreshed = _stale(stamp, path, deps, outs, method)
+    else:
+        reason, refreshed = _reason(stamp, path, deps, outs, method, max_age_ns)
     if reason is not None:
         return None, reason
     assert stamp is not None

@@ -54,6 +54,7 @@ _HEADER_SIZE = len(_HEADER) + 4
 _TRAILER_SIZE = 4
 _MARSHAL_VERSION = 4
 TEMP_SUFFIX = ".tmp"
+_SEP = os.sep
 LOCK_SUFFIX = ".lock"
 _UID = os.getuid() if hasattr(os, "getuid") else None
 # A temporary file this old was left by a writer that died before renaming it
@@ -237,7 +238,8 @@ class DirectoryStore:
         return folder
 
     def path(self, function: str, digest: str) -> str:
-        return f"{self.folder(function)}{os.sep}{digest[:2]}{os.sep}{digest[2:4]}{os.sep}{digest}"
+        folder = self._folders.get(function) or self.folder(function)
+        return f"{folder}{_SEP}{digest[:2]}{_SEP}{digest[2:4]}{_SEP}{digest}"
 
     def load(self, path: str) -> Stamp | None:
         """
