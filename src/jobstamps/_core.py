@@ -453,8 +453,8 @@ def _fingerprint(path: str, method: Method) -> Fingerprint | None:
             return _methods.hash_fingerprint(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except IsADirectoryError:
-            pass  # _stat says it the way every method does
+        except OSError:
+            pass  # a directory, say: the general path below says why
     st = _stat(path)
     return None if st is None else method.fingerprint(path, st)
 
