@@ -800,11 +800,11 @@ class Bench:
         for i in range(count):
             digest = rng.randbytes(20).hex()
             path = store.path(function, digest)
-            header, meta, result = _store.encode(
+            parts = _store.encode(
                 _store.Stamp(now, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
             )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.write(fd, header + meta + bytes(result))
+            os.write(fd, b"".join(bytes(part) for part in parts))
             os.close(fd)
         marker.write_text(identity)
         os.sync()

@@ -634,3 +634,47 @@ def test_a_warning_is_shown_once(tmp_path):
     ).stderr
 
     assert 1 == err.count("can't be pickled")
+
+
+class TestQuickCheck:
+    def test_racy_hash_fingerprint_is_not_trusted_on_a_hit(self, write):
+        """An edit keeping mtime and size of a racily clean file is still caught."""
+        dep = write("dep", "aaaa")
+        job, counter = counted(dependencies=[dep], method=HashMethod)
+        job(1)
+        mtime_ns = os.stat(dep).st_mtime_ns
+        write("dep", "bbbb")
+        os.utime(dep, ns=(mtime_ns, mtime_ns))
+
+        job(1)
+
+        assert 2 == len(counter.calls)
+
+    def test_other_methods_are_asked_on_every_hit(self, write):
+        """A Method of one's own decides each hit, even with stats unchanged."""
+        asked = []
+
+        class Strict(HashMethod):
+            def check(self, path, stat, recorded):
+                asked.append(path)
+                return super().check(path, stat, recorded)
+
+        dep = write("dep", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=Strict)
+        job(1)
+        job(1)
+        job(1)
+
+        assert 1 == len(counter.calls)
+        assert [dep, dep] == asked
+
+    def test_same_stat_under_mtime_is_unchanged(self, write):
+        """MTimeMethod trusts an unchanged stat signature, as it always did."""
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=MTimeMethod)
+        job(1)
+        write("dep", "bbbb", mtime=OLD)
+
+        job(1)
+
+        assert 1 == len(counter.calls)

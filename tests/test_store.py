@@ -184,3 +184,65 @@ def test_folders_are_private(tmp_path):
 
     assert os.stat(tmp_path / "root").st_mode & 0o777 == 0o700
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_large_result_round_trips_and_is_checked(tmp_path):
+    """A result of several MiB, pickled into the file and mapped back, is checked too."""
+    import pickle
+
+    from jobstamps._store import Pickling
+
+    payload = os.urandom(3 * 1024 * 1024)
+    store = DirectoryStore(str(tmp_path))
+    path = store.path("m:f", "cd" * 20)
+    store.save(path, Stamp(1, (("a", (1, 2, None, 3)),), (), Pickling(payload)))
+
+    loaded = DirectoryStore(str(tmp_path)).load(path)
+    assert payload == pickle.loads(loaded.result)
+    with open(path, "rb") as file:
+        assert payload == pickle.loads(decode(file.read()).result)
+    del loaded
+
+    with open(path, "rb") as file:
+        raw = bytearray(file.read())
+    raw[len(raw) // 2] ^= 1
+    with open(path, "wb") as file:
+        file.write(raw)
+    with pytest.raises(StampFormatError, match="checksum"):
+        DirectoryStore(str(tmp_path)).load(path)
+    with open(path, "wb") as file:
+        file.write(raw[: len(raw) - 1])
+    with pytest.raises(StampFormatError, match="checksum"):
+        DirectoryStore(str(tmp_path)).load(path)
+
+
+def test_encode_pickles_a_pending_result():
+    """encode() gives the same bytes for a result still to be pickled."""
+    import pickle
+
+    from jobstamps._store import Pickling
+
+    payload = b"x" * 100
+    pending = Stamp(1, (), (), Pickling(payload))
+    done = Stamp(1, (), (), pickle.dumps(payload, protocol=-1))
+    assert as_bytes(done) == as_bytes(pending)
+
+
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_crc32_combine_matches_zlib(a, b):
+    """Two CRC-32s combine into the CRC-32 of the joined bytes."""
+    import zlib
+
+    from jobstamps._store import crc32_combine
+
+    assert zlib.crc32(a + b) == crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b))
+
+
+def test_large_checksum_is_zlibs():
+    """The checksum of a large buffer, taken in halves, is zlib's."""
+    import zlib
+
+    from jobstamps._store import _PARALLEL_CRC_BYTES, _crc32
+
+    data = os.urandom(_PARALLEL_CRC_BYTES + 12345)
+    assert zlib.crc32(data) == _crc32(memoryview(data))

@@ -420,18 +420,19 @@ class TestCorruption:
         path.write_bytes(good[:16] + rng.randbytes(len(good) - 16))
         self.check_miss(job, caplog, "checksum")
 
-        for version in (0, 1, 3, 255):
+        for version in (0, 1, 2, 4, 255):
             path.write_bytes(good[:7] + bytes([version]) + good[8:])
             self.check_miss(job, caplog, f"format version {version}")
             faults += 1
 
         # A stamp of format 1, whose checksum did not cover the meta length.
-        meta_length = int.from_bytes(good[12:16], "big")
-        v1 = zlib.crc32(good[16:]).to_bytes(4, "big")
-        path.write_bytes(b"JOBSTMP\x01" + v1 + meta_length.to_bytes(4, "big") + good[16:])
+        meta_length = int.from_bytes(good[8:12], "big")
+        body = good[12:-4]
+        v1 = zlib.crc32(body).to_bytes(4, "big")
+        path.write_bytes(b"JOBSTMP\x01" + v1 + meta_length.to_bytes(4, "big") + body)
         self.check_miss(job, caplog, "format version 1")
 
-        assert len(good) + 300 + 5 + 4 == faults
+        assert len(good) + 300 + 5 + 5 == faults
 
     def test_unloadable_result_is_a_miss(self, cache, caplog):
         """

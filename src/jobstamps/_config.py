@@ -32,15 +32,32 @@ def _flag(name: str) -> bool:
     return bool(_raw(name))
 
 
+_environ = os.environ
+_data = getattr(_environ, "_data", None)
+if type(_data) is not dict or os.name != "posix":  # pragma: no cover - not POSIX
+    _data = None
+_DISABLED_KEY = DISABLED.encode()
+_DEBUG_KEY = DEBUG.encode()
+_ALWAYS_USE_HASHES_KEY = ALWAYS_USE_HASHES.encode()
+
+
 def disabled() -> bool:
+    # Read on every call: the environment's own dict when it is still the
+    # one os.environ writes to, else through _raw.
+    if _data is not None and os.environ is _environ:
+        return bool(_data.get(_DISABLED_KEY))
     return _flag(DISABLED)
 
 
 def debug() -> bool:
+    if _data is not None and os.environ is _environ:
+        return bool(_data.get(_DEBUG_KEY))
     return _flag(DEBUG)
 
 
 def always_use_hashes() -> bool:
+    if _data is not None and os.environ is _environ:
+        return bool(_data.get(_ALWAYS_USE_HASHES_KEY))
     return _flag(ALWAYS_USE_HASHES)
 
 

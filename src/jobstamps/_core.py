@@ -28,6 +28,7 @@ from ._key import KeyBuilder, StampKey
 from ._store import (
     KEY_CONTEXT,
     DirectoryStore,
+    Pickling,
     Stamp,
     StampFormatError,
     function_folder,
@@ -273,10 +274,12 @@ class Job:
         The store and stamp path of a call, and its dependencies and outputs.
         """
         digest = self.keys.digest(args, kwargs)
-        deps = self._paths(
-            self._dependencies, dependencies, "dependencies", args, kwargs
-        )
-        outs = self._paths(self._outputs, outputs, "outputs", args, kwargs)
+        deps = self._dependencies
+        if dependencies is not None or type(deps) is not tuple:
+            deps = self._paths(deps, dependencies, "dependencies", args, kwargs)
+        outs = self._outputs
+        if outputs is not None or type(outs) is not tuple:
+            outs = self._paths(outs, outputs, "outputs", args, kwargs)
         store = self._store()
         return store, store.path(self.keys.function, digest), deps, outs
 
@@ -353,7 +356,7 @@ class Job:
                 )
                 return result, None
             try:
-                pickled = pickle.dumps(result, protocol=-1)  # -1: the highest protocol
+                pickled = _pickled(result)
             except Exception as e:
                 cause = f"{type(e).__name__}: {e}"
                 if self.strict:
@@ -481,6 +484,16 @@ class Job:
         _sharing.publish(remote, self._remote_key(path), store, stamp, root)
 
 
+def _pickled(result: object) -> bytes | Pickling:
+    """
+    *result* pickled, or, when it is large bytes (whose pickling can't fail),
+    left for the store to pickle straight into the stamp file.
+    """
+    if (type(result) is bytes or type(result) is bytearray) and len(result) > (1 << 20):
+        return Pickling(result)
+    return pickle.dumps(result, protocol=-1)  # -1: the highest protocol
+
+
 def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[object]]:
     if spec is None:
         return ()
@@ -490,6 +503,8 @@ def _spec(spec: object, what: str) -> tuple[str, ...] | Callable[..., Iterable[o
 
 
 def _as_paths(paths: object, what: str) -> tuple[str, ...]:
+    if type(paths) is tuple and not paths:
+        return ()
     if isinstance(paths, str | bytes | os.PathLike):
         raise TypeError(
             f"jobstamps: {what} must be an iterable of paths, not the single "
@@ -556,7 +571,10 @@ def _decide(
     (path, reason))`` saying why the call must run.
     """
     stamp = _load(store, path)
-    reason, refreshed = _reason(stamp, path, deps, outs, method, max_age_ns)
+    if max_age_ns is None:
+        reason, refreshed = _stale(stamp, path, deps, outs, method)
+    else:
+        reason, refreshed = _reason(stamp, path, deps, outs, method, max_age_ns)
     if reason is not None:
         return None, reason
     assert stamp is not None
@@ -620,6 +638,14 @@ def _stat(path: str) -> os.stat_result | None:
 
 
 def _fingerprint(path: str, method: Method) -> Fingerprint | None:
+    if type(method) is _methods.HashMethod:
+        # Opened once: stat'ed through the descriptor, then read.
+        try:
+            return _methods.hash_fingerprint(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError:
+            pass  # a directory, say: the general path below says why
     st = _stat(path)
     return None if st is None else method.fingerprint(path, st)
 
@@ -641,6 +667,10 @@ def _stale(
         if not os.path.exists(output):
             return (output, "output missing"), None
     recorded: Dependencies = stamp.dependencies
+    if not deps and not recorded:
+        return None, None
+    if _unchanged(stamp, deps, method):
+        return None, None
     if len(recorded) != len(deps) or any(
         r[0] != d for r, d in zip(recorded, deps, strict=True)
     ):
@@ -667,6 +697,59 @@ def _stale(
                 refreshed = list(recorded)
             refreshed[i] = (dep, now)
     return None, None if refreshed is None else tuple(refreshed)
+
+
+def _unchanged(stamp: Stamp, deps: tuple[str, ...], method: Method) -> bool:
+    """
+    True when the built-in *method* would find every dependency unchanged
+    because its stat signature is the one recorded: one ``stat`` per file and
+    no more. False means "not proven", and the full check decides.
+    """
+    cls = type(method)
+    if cls is not _methods.MTimeMethod and cls is not _methods.HashMethod:
+        return False  # other methods decide for themselves, file by file
+    checks = stamp.checks
+    if checks is None:
+        checks = stamp.checks = _checks(stamp.dependencies)
+    paths, signatures, trusted = checks
+    if paths is not deps:
+        if paths != deps:
+            return False
+        # The same list again (as the decorator passes it): compare by
+        # identity from now on.
+        stamp.checks = (deps, signatures, trusted)
+    if not trusted and cls is _methods.HashMethod:
+        return False  # some stat is too recent to prove its content unchanged
+    stat = os.stat
+    try:
+        for dep, mtime_ns, size in signatures:
+            st = stat(dep)
+            if st.st_mtime_ns != mtime_ns or st.st_size != size:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _checks(
+    recorded: Dependencies,
+) -> tuple[tuple[str, ...], tuple[tuple[str, int, int], ...], bool]:
+    """
+    The paths of *recorded*, their stat signatures, and whether every one of
+    them was taken long enough after its file's mtime to be trusted.
+    """
+    paths = tuple(dep for dep, _ in recorded)
+    signatures = []
+    trusted = True
+    for dep, fingerprint in recorded:
+        if fingerprint is None:
+            # A file missing when the job ran: never a quick "unchanged".
+            signatures.append((dep, -1, -1))
+            continue
+        signatures.append((dep, fingerprint[0], fingerprint[1]))
+        if _methods._racy(fingerprint[0], fingerprint[3]):
+            trusted = False
+    return paths, tuple(signatures), trusted
 
 
 def _expired(stamp: Stamp | None, path: str, max_age_ns: int) -> bool:

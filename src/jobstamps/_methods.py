@@ -10,12 +10,14 @@ when nothing changed.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat as stat_module
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol, TypeAlias
+    from typing import Any, Protocol, TypeAlias
 else:
     # typing costs ~4 ms to import, more than a cached `jobstamp` run may
     # spend; the protocol only matters to type checkers.
@@ -37,6 +39,8 @@ _RACY_NS = 100_000_000
 _RACY_WHOLE_SECONDS_NS = 2_000_000_000
 
 _CHUNK = 1 << 20
+_SMALL = 1 << 20
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class Method(Protocol):
@@ -110,7 +114,8 @@ class HashMethod:
     __slots__ = ()
 
     def fingerprint(self, path: str, stat: os.stat_result) -> Fingerprint:
-        return (stat.st_mtime_ns, stat.st_size, file_digest(path), time.time_ns())
+        digest = file_digest(path, stat.st_size)
+        return (stat.st_mtime_ns, stat.st_size, digest, time.time_ns())
 
     def check(
         self, path: str, stat: os.stat_result, recorded: Fingerprint
@@ -133,16 +138,86 @@ class HashMethod:
 
 
 def _racy(mtime_ns: int, taken_ns: int) -> bool:
+    """
+    Whether a stat signature with *mtime_ns*, taken at *taken_ns*, is too
+    recent to prove that the file's content is the one hashed then.
+    """
     window = _RACY_WHOLE_SECONDS_NS if mtime_ns % 1_000_000_000 == 0 else _RACY_NS
     return mtime_ns >= taken_ns - window
 
 
-def file_digest(path: str) -> str:
+def hash_fingerprint(path: str) -> Fingerprint:
+    """
+    ``HashMethod().fingerprint(path, os.stat(path))``, with the stat taken
+    through the open file.
+
+    Raises:
+        IsADirectoryError: *path* is a directory.
+        OSError: it can't be opened or read.
+    """
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        stat = os.fstat(fd)
+        if stat_module.S_ISDIR(stat.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+        size = stat.st_size
+        if size < _SMALL:
+            sha256 = _sha256 or _load_sha256()
+            data = os.read(fd, size + 1)
+            if len(data) <= size:
+                digest = sha256(data).hexdigest()
+            else:
+                digest = _digest_rest(fd, sha256(data))
+        else:
+            digest = file_digest(path)
+    finally:
+        os.close(fd)
+    return (stat.st_mtime_ns, size, digest, time.time_ns())
+
+
+def _digest_small(fd: int, size: int) -> str:
+    sha256 = _sha256 or _load_sha256()
+    data = os.read(fd, size + 1)
+    if len(data) <= size:
+        return sha256(data).hexdigest()  # type: ignore[no-any-return]
+    return _digest_rest(fd, sha256(data))
+
+
+def _digest_rest(fd: int, hasher: Any) -> str:
+    # A file that grew since its stat: hash it to its end.
+    while chunk := os.read(fd, _CHUNK):
+        hasher.update(chunk)
+    return hasher.hexdigest()  # type: ignore[no-any-return]
+
+
+_sha256: Any = None
+
+
+def _load_sha256() -> Any:
+    global _sha256
+    import hashlib
+
+    _sha256 = hashlib.sha256
+    return _sha256
+
+
+def file_digest(path: str, size: int = -1) -> str:
     """
     SHA-256 of the file at *path*, read in chunks so memory stays bounded.
+
+    *size*, the file's size when known, lets a small file be read whole in
+    one call (``hashlib.file_digest`` allocates a buffer per file, which
+    costs more than hashing a few KiB); whatever the file holds by then is
+    hashed, to its end.
     """
     import hashlib
 
+    if 0 <= size < _SMALL:
+        fd = os.open(path, _READ_FLAGS)
+        try:
+            return _digest_small(fd, size)
+        finally:
+            os.close(fd)
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
 

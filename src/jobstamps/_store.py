@@ -8,12 +8,13 @@ On disk, each function gets a folder under the root, and its stamps fan out
 by digest prefix (``<root>/<function>/ab/cd/abcd...``), so no folder grows
 large even with millions of stamps. A stamp file is::
 
-    MAGIC (7 bytes) | format version (1) | CRC-32 (4) | meta length (4) |
-    meta (marshal) | result (pickle)
+    MAGIC (7 bytes) | format version (1) | meta length (4) | meta (marshal) |
+    result (pickle) | CRC-32 (4)
 
-The CRC-32 covers everything after it, the meta length included. A stamp that
-is missing, truncated, of another format version or fails its checksum is no
-stamp at all.
+The CRC-32 covers everything between the version and itself, the meta length
+included; at the end, it can be computed while a large result is pickled
+straight into the file. A stamp that is missing, truncated, of another format
+version or fails its checksum is no stamp at all.
 
 Writers never modify a stamp in place: they write a temporary file next to it
 and rename it over the stamp, so readers see the old stamp or the new one.
@@ -37,6 +38,7 @@ from .exceptions import UnsafeCacheDirError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import mmap
     from collections.abc import Callable
     from typing import Any
 
@@ -48,11 +50,14 @@ if TYPE_CHECKING:
 
 MAGIC = b"JOBSTMP"
 # 2: the checksum also covers the meta length.
-FORMAT_VERSION = 2
+# 3: the checksum moved to the end of the file.
+FORMAT_VERSION = 3
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
-_HEADER_SIZE = len(_HEADER) + 8
+_HEADER_SIZE = len(_HEADER) + 4
+_TRAILER_SIZE = 4
 _MARSHAL_VERSION = 4
 TEMP_SUFFIX = ".tmp"
+_SEP = os.sep
 LOCK_SUFFIX = ".lock"
 _UID = os.getuid() if hasattr(os, "getuid") else None
 # A temporary file this old was left by a writer that died before renaming it
@@ -60,9 +65,18 @@ _UID = os.getuid() if hasattr(os, "getuid") else None
 TEMP_MAX_AGE_NS = 10 * 60 * 1_000_000_000
 
 # Recently read stamps are kept in memory and trusted while their file's stat
-# is unchanged: a hit then costs one stat instead of an open and a read.
+# is unchanged: a hit then costs one stat instead of an open and a read. The
+# limit is on the pickled result; the metadata of a job with many
+# dependencies is what a hit needs most to keep (it is also what costs most
+# to decode again), so it only counts towards the total.
 _REMEMBER_BYTES = 64 * 1024
+_REMEMBER_FILE_BYTES = 16 * 1024 * 1024
 _REMEMBER_COUNT = 4096
+_REMEMBER_TOTAL_BYTES = 256 * 1024 * 1024
+
+# Stamps larger than this are mapped rather than read (one copy fewer), and
+# results larger than this are pickled straight into the stamp file.
+_LARGE_BYTES = 1024 * 1024
 
 
 # Part of every key: a stamp is only ever read by the same stamp format and
@@ -78,21 +92,39 @@ class Stamp:
     What one run of a job saw and returned.
     """
 
-    __slots__ = ("created_ns", "dependencies", "outputs", "result")
+    __slots__ = ("checks", "created_ns", "dependencies", "outputs", "result")
 
     def __init__(
         self,
         created_ns: int,
         dependencies: Dependencies,
         outputs: Outputs,
-        result: bytes | memoryview,
+        result: bytes | memoryview | Pickling,
     ) -> None:
         self.created_ns = created_ns
         self.dependencies = dependencies
         self.outputs = outputs
         # The pickled return value; callers unpickle it on every hit so that
-        # no two callers share one mutable object.
-        self.result = result
+        # no two callers share one mutable object. (A Pickling only in a
+        # stamp on its way to save(); stamps read back always hold bytes.)
+        self.result: bytes | memoryview = result  # type: ignore[assignment]
+        # What the freshness check derives from *dependencies*, made once
+        # per stamp read and kept with it (see _core._unchanged).
+        self.checks: Any = None
+
+
+class Pickling:
+    """
+    A result still to be pickled, which the store pickles straight into the
+    stamp file as it writes it (no copy of a large result in memory).
+
+    Only for values whose pickling can't fail, as ``bytes``.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
 def kept_outputs(stamp: Stamp) -> dict[str, tuple[str, int]]:
@@ -112,38 +144,54 @@ class StampFormatError(ValueError):
     """
 
 
-def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview]:
+def encode(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview, bytes]:
     """
-    The header, meta and result sections of *stamp*'s file, in order.
+    The header, meta, result and trailer sections of *stamp*'s file, in order.
     """
+    result: object = stamp.result
+    if isinstance(result, Pickling):  # whole, here; save() needs no copy
+        import _pickle
+
+        result = _pickle.dumps(result.value, protocol=-1)
+    assert isinstance(result, bytes | memoryview)
+    header = _header(stamp)
+    checksum = zlib.crc32(result, zlib.crc32(memoryview(header)[len(_HEADER) :]))
+    return (
+        header[: len(_HEADER)],
+        header[len(_HEADER) :],
+        result,
+        checksum.to_bytes(4, "big"),
+    )
+
+
+def _header(stamp: Stamp) -> bytes:
+    # Everything before the result: magic, version, meta length and meta.
     meta = marshal.dumps(
         (stamp.created_ns, stamp.dependencies, stamp.outputs), _MARSHAL_VERSION
     )
-    length = len(meta).to_bytes(4, "big")
-    checksum = zlib.crc32(stamp.result, zlib.crc32(meta, zlib.crc32(length)))
-    header = _HEADER + checksum.to_bytes(4, "big") + length
-    return header, meta, stamp.result
+    return _HEADER + len(meta).to_bytes(4, "big") + meta
 
 
-def decode(data: bytes | memoryview) -> Stamp:
+def decode(data: bytes | memoryview | mmap.mmap) -> Stamp:
     """
     Raises:
         StampFormatError: *data* is not an intact stamp of this format.
     """
     view = memoryview(data)
-    if len(view) < _HEADER_SIZE or bytes(view[:7]) != MAGIC:
+    if len(view) < _HEADER_SIZE + _TRAILER_SIZE or bytes(view[:7]) != MAGIC:
         raise StampFormatError("not a stamp file (bad magic or truncated header)")
     if view[7] != FORMAT_VERSION:
         raise StampFormatError(f"stamp format version {view[7]}, not {FORMAT_VERSION}")
-    checksum = int.from_bytes(view[8:12], "big")
-    meta_end = _HEADER_SIZE + int.from_bytes(view[12:16], "big")
-    if meta_end > len(view) or zlib.crc32(view[12:]) != checksum:
+    end = len(view) - _TRAILER_SIZE
+    checksum = int.from_bytes(view[end:], "big")
+    meta_end = _HEADER_SIZE + int.from_bytes(view[8:12], "big")
+    if meta_end > end or _crc32(view[8:end]) != checksum:
         raise StampFormatError("checksum mismatch (truncated or corrupt)")
     try:
         created_ns, dependencies, outputs = marshal.loads(view[_HEADER_SIZE:meta_end])
     except (EOFError, ValueError, TypeError) as e:
         raise StampFormatError(f"unreadable metadata: {e}") from None
-    return Stamp(created_ns, dependencies, outputs, view[meta_end:])
+    return Stamp(created_ns, dependencies, outputs, view[meta_end:end])
 
 
 def function_folder(function: str) -> str:
@@ -179,12 +227,21 @@ class DirectoryStore:
     Stamps as files under a root directory.
     """
 
-    __slots__ = ("_folders", "_recent", "_safe", "_shared", "_trusted", "root")
+    __slots__ = (
+        "_folders",
+        "_recent",
+        "_recent_bytes",
+        "_safe",
+        "_shared",
+        "_trusted",
+        "root",
+    )
 
     def __init__(self, root: str) -> None:
         self.root = root
         self._folders: dict[str, str] = {}
         self._recent: dict[str, tuple[tuple[int, int, int], Stamp]] = {}
+        self._recent_bytes = 0  # the sizes of the files of _recent's stamps
         # Whether the root was found safe; checked once per process, since
         # only its owner (found to be us, or root) can make it unsafe later.
         self._safe = False
@@ -203,7 +260,8 @@ class DirectoryStore:
         return folder
 
     def path(self, function: str, digest: str) -> str:
-        return f"{self.folder(function)}{os.sep}{digest[:2]}{os.sep}{digest[2:4]}{os.sep}{digest}"
+        folder = self._folders.get(function) or self.folder(function)
+        return f"{folder}{_SEP}{digest[:2]}{_SEP}{digest[2:4]}{_SEP}{digest}"
 
     def load(self, path: str) -> Stamp | None:
         """
@@ -232,15 +290,29 @@ class DirectoryStore:
             return remembered[1]
         try:
             with open(path, "rb") as file:
-                data = file.read()
+                if stat.st_size > _LARGE_BYTES:
+                    # Mapped, the file is checked and unpickled where it lies
+                    # in the page cache. The map goes when the stamp does.
+                    import mmap
+
+                    data: bytes | mmap.mmap = mmap.mmap(
+                        file.fileno(), 0, access=mmap.ACCESS_READ
+                    )
+                else:
+                    data = file.read()
         except FileNotFoundError:
             return None
         stamp = decode(data)
-        if len(data) <= _REMEMBER_BYTES:
-            if len(self._recent) >= _REMEMBER_COUNT:
+        if len(stamp.result) <= _REMEMBER_BYTES and len(data) <= _REMEMBER_FILE_BYTES:
+            if (
+                len(self._recent) >= _REMEMBER_COUNT
+                or self._recent_bytes + len(data) > _REMEMBER_TOTAL_BYTES
+            ):
                 self._recent.clear()
+                self._recent_bytes = 0
             stamp.result = bytes(stamp.result)  # don't pin the whole file
             self._recent[path] = (signature, stamp)
+            self._recent_bytes += len(data)
         return stamp
 
     def check_root(self) -> None:
@@ -306,15 +378,21 @@ class DirectoryStore:
         Raises:
             OSError: it could not be written; nothing is left behind.
         """
-        header, meta, result = encode(stamp)
+        header = _header(stamp)
         self.prepare(path)
         temporary = f"{path}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with open(fd, "wb") as file:
-                file.write(header)
-                file.write(meta)
-                file.write(result)
+                writer = _ChecksumWriter(file, header)
+                result: object = stamp.result
+                if isinstance(result, Pickling):
+                    import _pickle
+
+                    _pickle.dump(result.value, writer, protocol=-1)
+                else:
+                    writer.write(result)
+                file.write(writer.checksum.to_bytes(4, "big"))
             os.replace(temporary, path)
         finally:
             _quietly(os.unlink, temporary)
@@ -598,6 +676,135 @@ def unsafe_reason(st: os.stat_result, owner_only: bool = False) -> str | None:
     if st.st_mode & stat_module.S_IWOTH and not st.st_mode & stat_module.S_ISVTX:
         return "is writable by every user and has no sticky bit"
     return None
+
+
+class _ChecksumWriter:
+    """
+    Writes to *file* what comes after *header*, keeping the CRC-32 of all
+    of it but the magic and version.
+    """
+
+    __slots__ = ("checksum", "file")
+
+    def __init__(self, file: Any, header: bytes) -> None:
+        self.file = file
+        file.write(header)
+        self.checksum = zlib.crc32(memoryview(header)[len(_HEADER) :])
+
+    def write(self, data: Any) -> int:
+        if len(data) > _LARGE_BYTES:
+            self.checksum = _write_and_checksum(self.file, data, self.checksum)
+        else:
+            self.checksum = zlib.crc32(data, self.checksum)
+            self.file.write(data)
+        return len(data)
+
+
+def _crc32(data: memoryview) -> int:
+    """
+    ``zlib.crc32(data)``; over a large buffer, its two halves are summed in
+    two threads (zlib lets go of the GIL) and the sums combined.
+    """
+    if len(data) < _PARALLEL_CRC_BYTES:
+        return zlib.crc32(data)
+    half = len(data) // 2
+    done = _thread.allocate_lock()
+    done.acquire()
+    first: list[int] = []
+
+    def crc() -> None:
+        try:
+            first.append(zlib.crc32(data[:half]))
+        finally:
+            done.release()
+
+    try:
+        _thread.start_new_thread(crc, ())
+    except RuntimeError:  # pragma: no cover - no threads left
+        return zlib.crc32(data)
+    try:
+        second = zlib.crc32(data[half:])
+    finally:
+        done.acquire()
+    if not first:  # pragma: no cover - the thread failed (out of memory)
+        return zlib.crc32(data)
+    return crc32_combine(first[0], second, len(data) - half)
+
+
+_PARALLEL_CRC_BYTES = 16 * 1024 * 1024
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """
+    The CRC-32 of ``a + b`` from ``crc32(a)``, ``crc32(b)`` and ``len(b)``:
+    zlib's crc32_combine, which Python's zlib does not offer.
+    """
+    if length2 <= 0:
+        return crc1
+    # The operator that feeds one zero bit to a CRC, as 32 columns over GF(2);
+    # squared, it feeds two, then four, and so on.
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = _gf2_square(odd)
+    odd = _gf2_square(even)
+    while True:
+        even = _gf2_square(odd)
+        if length2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+        odd = _gf2_square(even)
+        if length2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+    return crc1 ^ crc2
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total = 0
+    i = 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return total
+
+
+def _gf2_square(matrix: list[int]) -> list[int]:
+    return [_gf2_times(matrix, column) for column in matrix]
+
+
+def _write_and_checksum(file: Any, data: Any, checksum: int) -> int:
+    # Both zlib.crc32 and the write let go of the GIL over large buffers: the
+    # checksum is taken in another thread while the data is written.
+    done = _thread.allocate_lock()
+    done.acquire()
+    outcome: list[object] = []
+
+    def crc() -> None:
+        try:
+            outcome.append(zlib.crc32(data, checksum))
+        except BaseException as e:  # pragma: no cover - out of memory, say
+            outcome.append(e)
+        finally:
+            done.release()
+
+    try:
+        _thread.start_new_thread(crc, ())
+    except RuntimeError:  # pragma: no cover - no threads left
+        file.write(data)
+        return zlib.crc32(data, checksum)
+    try:
+        file.write(data)
+    finally:
+        done.acquire()
+    value = outcome[0]
+    if isinstance(value, BaseException):  # pragma: no cover
+        raise value
+    return value  # type: ignore[return-value]
 
 
 def _quietly(call: Callable[[Any], object], argument: object) -> None:

@@ -51,8 +51,9 @@ def out_of_date(
 def _job_for(
     func: Callable[..., object], kwargs: dict[str, object]
 ) -> tuple[Job, object, object]:
-    deps = kwargs.pop("jobstamps_dependencies", None) or ()
-    outs = kwargs.pop("jobstamps_output_files", None) or ()
+    # None (no files) lets the job use its own empty lists, checked once.
+    deps = kwargs.pop("jobstamps_dependencies", None) or None
+    outs = kwargs.pop("jobstamps_output_files", None) or None
     cache_dir = kwargs.pop("jobstamps_cache_output_directory", None) or None
     method = kwargs.pop("jobstamps_method", None) or MTimeMethod
     identity = (func, cache_dir, method)
