@@ -16,24 +16,13 @@ ALWAYS_USE_HASHES = "JOBSTAMPS_ALWAYS_USE_HASHES"
 CACHE_DIR = "JOBSTAMPS_CACHE_DIR"
 
 
-def _raw(name: str) -> bytes | str | None:
-    # os.environ.get encodes the key and decodes the value through several
-    # Python-level calls, about 1 us per variable, and a cache hit reads a few.
-    # On POSIX os.environ keeps the environment in _data (bytes to bytes), and
-    # every change made through os.environ lands there.
-    data = getattr(os.environ, "_data", None)
-    if type(data) is dict and os.name == "posix":
-        return data.get(name.encode())
-    return os.environ.get(name)
-
-
-def _flag(name: str) -> bool:
-    # As in jobstamps 0.0.20, any non-empty value turns a flag on.
-    return bool(_raw(name))
-
-
+# os.environ.get encodes the key and decodes the value through several
+# Python-level calls, about 1 us per variable, and a cache hit reads a few.
+# On POSIX os.environ keeps the environment in _data (bytes to bytes), and
+# every change made through os.environ lands there; it is read directly while
+# os.environ is still that mapping.
 _environ = os.environ
-_data = getattr(_environ, "_data", None)
+_data: dict[bytes, bytes] | None = getattr(_environ, "_data", None)
 if type(_data) is not dict or os.name != "posix":  # pragma: no cover - not POSIX
     _data = None
 _DISABLED_KEY = DISABLED.encode()
@@ -41,24 +30,23 @@ _DEBUG_KEY = DEBUG.encode()
 _ALWAYS_USE_HASHES_KEY = ALWAYS_USE_HASHES.encode()
 
 
-def disabled() -> bool:
-    # Read on every call: the environment's own dict when it is still the
-    # one os.environ writes to, else through _raw.
+def _raw(name: str, key: bytes | None = None) -> bytes | str | None:
     if _data is not None and os.environ is _environ:
-        return bool(_data.get(_DISABLED_KEY))
-    return _flag(DISABLED)
+        return _data.get(name.encode() if key is None else key)
+    return os.environ.get(name)
+
+
+def disabled() -> bool:
+    # As in jobstamps 0.0.20, any non-empty value turns a flag on.
+    return bool(_raw(DISABLED, _DISABLED_KEY))
 
 
 def debug() -> bool:
-    if _data is not None and os.environ is _environ:
-        return bool(_data.get(_DEBUG_KEY))
-    return _flag(DEBUG)
+    return bool(_raw(DEBUG, _DEBUG_KEY))
 
 
 def always_use_hashes() -> bool:
-    if _data is not None and os.environ is _environ:
-        return bool(_data.get(_ALWAYS_USE_HASHES_KEY))
-    return _flag(ALWAYS_USE_HASHES)
+    return bool(_raw(ALWAYS_USE_HASHES, _ALWAYS_USE_HASHES_KEY))
 
 
 _last_default: tuple[object, str] = (object(), "")
