@@ -161,15 +161,7 @@ def hash_fingerprint(path: str) -> Fingerprint:
         if stat_module.S_ISDIR(stat.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory", path)
         size = stat.st_size
-        if size < _SMALL:
-            sha256 = _sha256 or _load_sha256()
-            data = os.read(fd, size + 1)
-            if len(data) <= size:
-                digest = sha256(data).hexdigest()
-            else:
-                digest = _digest_rest(fd, sha256(data))
-        else:
-            digest = file_digest(path)
+        digest = _digest_small(fd, size) if size < _SMALL else file_digest(path)
     finally:
         os.close(fd)
     return (stat.st_mtime_ns, size, digest, time.time_ns())
