@@ -40,7 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import mmap
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from ._methods import Fingerprint
 
@@ -380,7 +380,7 @@ class DirectoryStore:
         """
         header = _header(stamp)
         self.prepare(path)
-        temporary = f"{path}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+        temporary = _temporary(path)
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with open(fd, "wb") as file:
@@ -445,19 +445,13 @@ class DirectoryStore:
         Raises:
             OSError: *source* can't be read or the copy can't be written.
         """
-        import hashlib
-
         folder = f"{self.root}{os.sep}{BLOBS}"
         make_private_dirs(folder)
-        temporary = f"{folder}{os.sep}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
-        digest = hashlib.sha256()
+        temporary = _temporary(f"{folder}{os.sep}")
         try:
-            with open(source, "rb") as src, open(temporary, "xb") as dst:
+            with open(source, "rb") as src:
                 mode = stat_module.S_IMODE(os.fstat(src.fileno()).st_mode)
-                while chunk := src.read(_BLOB_CHUNK):
-                    digest.update(chunk)
-                    dst.write(chunk)
-            name = digest.hexdigest()
+                name = _copy_hashing(src, temporary)
             target = self.blob_path(name)
             if not os.path.exists(target):
                 make_private_dirs(os.path.dirname(target))
@@ -483,7 +477,7 @@ class DirectoryStore:
         """
         folder = os.path.dirname(self.blob_path(digest))
         make_private_dirs(folder)
-        return f"{folder}{os.sep}.{digest}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+        return _temporary(f"{folder}{os.sep}.{digest}")
 
     def adopt_blob(self, temporary: str, digest: str) -> bool:
         """
@@ -521,20 +515,15 @@ def copy_verified(source: str, digest: str, destination: str, mode: int) -> bool
     Raises:
         OSError: *destination* can't be written.
     """
-    import hashlib
-
     folder = os.path.dirname(os.path.abspath(destination))
-    temporary = f"{folder}{os.sep}.{os.path.basename(destination)}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
-    check = hashlib.sha256()
+    temporary = _temporary(f"{folder}{os.sep}.{os.path.basename(destination)}")
     if not os.path.exists(source):
         return False
     os.makedirs(folder, exist_ok=True)  # the user's own folder: default mode
     try:
-        with open(source, "rb") as src, open(temporary, "xb") as dst:
-            while chunk := src.read(_BLOB_CHUNK):
-                check.update(chunk)
-                dst.write(chunk)
-        if check.hexdigest() != digest:
+        with open(source, "rb") as src:
+            copied = _copy_hashing(src, temporary)
+        if copied != digest:
             _log.debug("removing %s: its contents don't match their name", source)
             _quietly(os.unlink, source)
             return False
@@ -813,6 +802,28 @@ def _quietly(call: Callable[[Any], object], argument: object) -> None:
         call(argument)
     except OSError:
         pass
+
+
+def _temporary(path: str) -> str:
+    """
+    A fresh name for a temporary file beside *path*: readers never open it,
+    and :func:`_sweep` removes it if its writer dies.
+    """
+    return f"{path}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+
+
+def _copy_hashing(source: BinaryIO, temporary: str) -> str:
+    """
+    Stream *source* into the new file *temporary*; the SHA-256 of the copy.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(temporary, "xb") as copy:
+        while chunk := source.read(_BLOB_CHUNK):
+            digest.update(chunk)
+            copy.write(chunk)
+    return digest.hexdigest()
 
 
 def _sweep(folder: str) -> None:
