@@ -31,7 +31,6 @@ from ._store import (
     Pickling,
     Stamp,
     StampFormatError,
-    function_folder,
     kept_outputs,
 )
 from .exceptions import CacheDirError, UnpicklableResultError
@@ -420,9 +419,6 @@ class Job:
 
         return _sharing.remote_for(self.remote, self.secret, self.trust_store)
 
-    def _remote_key(self, path: str) -> str:
-        return f"{function_folder(self.keys.function)}/{os.path.basename(path)}"
-
     def _fetch(
         self,
         remote: RemoteStore,
@@ -442,7 +438,8 @@ class Job:
         from . import _sharing
 
         root = _config.project_root(self.root)
-        stamp = _sharing.fetch(remote, self._remote_key(path), deps, outs, root)
+        key = _sharing.remote_key(self.keys.function, path)
+        stamp = _sharing.fetch(remote, key, deps, outs, root)
         if stamp is None:
             return _MISSING
         checked = () if self.restore_outputs else outs
@@ -481,7 +478,8 @@ class Job:
         from . import _sharing
 
         root = _config.project_root(self.root)
-        _sharing.publish(remote, self._remote_key(path), store, stamp, root)
+        key = _sharing.remote_key(self.keys.function, path)
+        _sharing.publish(remote, key, store, stamp, root)
 
 
 def _pickled(result: object) -> bytes | Pickling:

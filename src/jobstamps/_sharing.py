@@ -24,6 +24,7 @@ from ._store import (
     StampFormatError,
     decode,
     encode,
+    function_folder,
     kept_outputs,
 )
 
@@ -78,8 +79,12 @@ def portable(paths: tuple[str, ...], root: str) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def remote_key(function_folder: str, digest: str) -> str:
-    return f"{function_folder}/{digest}"
+def remote_key(function: str, stamp_path: str) -> str:
+    """
+    The remote key of the stamp at *stamp_path*: the function's folder and
+    the digest, as the local store files them.
+    """
+    return f"{function_folder(function)}/{os.path.basename(stamp_path)}"
 
 
 def blob_key(digest: str) -> str:
