@@ -345,3 +345,19 @@ class TestStampKey:
         assert key == pickle.loads(pickle.dumps(key))
         assert "StampKey(function=" in repr(key)
         assert isinstance(key, StampKey)
+
+
+@given(
+    st.one_of(st.integers(), st.text()),
+    st.one_of(st.integers(), st.text(), st.binary(), st.none()),
+)
+def test_positional_fast_path_gives_the_general_digest(a, b):
+    """The all-positional str/int shortcut digests exactly as encode() does."""
+
+    def f(a, b):
+        pass
+
+    keys = KeyBuilder(f, "v", b"context")
+
+    assert keys.key((a, b), {}).digest == keys.digest((a, b), {})
+    assert keys.digest((a, b), {}) == keys.digest((a,), {"b": b})
