@@ -226,23 +226,3 @@ def test_encode_pickles_a_pending_result():
     pending = Stamp(1, (), (), Pickling(payload))
     done = Stamp(1, (), (), pickle.dumps(payload, protocol=-1))
     assert as_bytes(done) == as_bytes(pending)
-
-
-@given(st.binary(max_size=300), st.binary(max_size=300))
-def test_crc32_combine_matches_zlib(a, b):
-    """Two CRC-32s combine into the CRC-32 of the joined bytes."""
-    import zlib
-
-    from jobstamps._store import crc32_combine
-
-    assert zlib.crc32(a + b) == crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b))
-
-
-def test_large_checksum_is_zlibs():
-    """The checksum of a large buffer, taken in halves, is zlib's."""
-    import zlib
-
-    from jobstamps._store import _PARALLEL_CRC_BYTES, _crc32
-
-    data = os.urandom(_PARALLEL_CRC_BYTES + 12345)
-    assert zlib.crc32(data) == _crc32(memoryview(data))
