@@ -15,9 +15,12 @@ import os
 import stat as stat_module
 import time
 
+from ._fs import sha256_fd
+from ._fs import sha256_file as file_digest
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Protocol, TypeAlias
+    from typing import Protocol, TypeAlias
 else:
     # typing costs ~4 ms to import, more than a cached `jobstamp` run may
     # spend; the protocol only matters to type checkers.
@@ -38,8 +41,6 @@ a content digest or ``None``, and when the fingerprint was taken.
 _RACY_NS = 100_000_000
 _RACY_WHOLE_SECONDS_NS = 2_000_000_000
 
-_CHUNK = 1 << 20
-_SMALL = 1 << 20
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
@@ -149,7 +150,7 @@ def _racy(mtime_ns: int, taken_ns: int) -> bool:
 def hash_fingerprint(path: str) -> Fingerprint:
     """
     ``HashMethod().fingerprint(path, os.stat(path))``, with the stat taken
-    through the open file.
+    through the open file: one open, one fstat, one read for a small file.
 
     Raises:
         IsADirectoryError: *path* is a directory.
@@ -160,58 +161,10 @@ def hash_fingerprint(path: str) -> Fingerprint:
         stat = os.fstat(fd)
         if stat_module.S_ISDIR(stat.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory", path)
-        size = stat.st_size
-        digest = _digest_small(fd, size) if size < _SMALL else file_digest(path)
+        digest = sha256_fd(fd, stat.st_size)
     finally:
         os.close(fd)
-    return (stat.st_mtime_ns, size, digest, time.time_ns())
-
-
-def _digest_small(fd: int, size: int) -> str:
-    sha256 = _sha256 or _load_sha256()
-    data = os.read(fd, size + 1)
-    if len(data) <= size:
-        return sha256(data).hexdigest()  # type: ignore[no-any-return]
-    return _digest_rest(fd, sha256(data))
-
-
-def _digest_rest(fd: int, hasher: Any) -> str:
-    # A file that grew since its stat: hash it to its end.
-    while chunk := os.read(fd, _CHUNK):
-        hasher.update(chunk)
-    return hasher.hexdigest()  # type: ignore[no-any-return]
-
-
-_sha256: Any = None
-
-
-def _load_sha256() -> Any:
-    global _sha256
-    import hashlib
-
-    _sha256 = hashlib.sha256
-    return _sha256
-
-
-def file_digest(path: str, size: int = -1) -> str:
-    """
-    SHA-256 of the file at *path*, read in chunks so memory stays bounded.
-
-    *size*, the file's size when known, lets a small file be read whole in
-    one call (``hashlib.file_digest`` allocates a buffer per file, which
-    costs more than hashing a few KiB); whatever the file holds by then is
-    hashed, to its end.
-    """
-    import hashlib
-
-    if 0 <= size < _SMALL:
-        fd = os.open(path, _READ_FLAGS)
-        try:
-            return _digest_small(fd, size)
-        finally:
-            os.close(fd)
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+    return (stat.st_mtime_ns, stat.st_size, digest, time.time_ns())
 
 
 def resolve(method: object) -> Method:
