@@ -767,7 +767,7 @@ class Bench:
         keys), written straight in the store's encoding and fan-out; kept
         under .envs/data between runs.
         """
-        from jobstamps import _key, _store
+        from jobstamps import _key, _stampfile, _store
 
         function = _key.function_name(scale_target)
         folder_name = _store.function_folder(function)
@@ -775,8 +775,8 @@ class Bench:
             {
                 "count": count,
                 "folder": folder_name,
-                "magic": _store.MAGIC.decode(),
-                "format": _store.FORMAT_VERSION,
+                "magic": _stampfile.MAGIC.decode(),
+                "format": _stampfile.FORMAT_VERSION,
             }
         )
         root = DATA / f"stamps-{count}"
@@ -800,8 +800,8 @@ class Bench:
         for i in range(count):
             digest = rng.randbytes(20).hex()
             path = store.path(function, digest)
-            parts = _store.encode(
-                _store.Stamp(now, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
+            parts = _stampfile.pack(
+                _stampfile.Stamp(now, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
             )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, b"".join(bytes(part) for part in parts))

@@ -35,3 +35,29 @@ path_names = st.text(
     min_size=1,
     max_size=20,
 )
+
+fingerprints = st.one_of(
+    st.none(),
+    st.tuples(
+        st.integers(0, 2**63),
+        st.integers(0, 2**40),
+        st.one_of(st.none(), st.text()),
+        st.integers(0, 2**63),
+    ),
+)
+
+
+def _stamps():
+    from jobstamps._stampfile import Stamp
+
+    return st.builds(
+        Stamp,
+        st.integers(0, 2**63),
+        st.lists(st.tuples(st.text(), fingerprints), max_size=5).map(tuple),
+        st.lists(st.text(), max_size=3).map(tuple),
+        st.binary(max_size=512),
+    )
+
+
+# Stamp records as a run could write them.
+stamps = st.deferred(_stamps)

@@ -26,7 +26,8 @@ import sys
 import time
 
 from jobstamps import jobstamped
-from jobstamps._store import DirectoryStore, Stamp, StampFormatError
+from jobstamps._stampfile import Stamp, StampFormatError
+from jobstamps._store import DirectoryStore
 
 CACHE = os.environ["STRESS_CACHE"]
 COUNTER = os.environ["STRESS_COUNTER"]

@@ -21,7 +21,7 @@ import redis
 from jobstamps import HashMethod, MTimeMethod, jobstamped
 from jobstamps._core import Job
 from jobstamps._key import KeyBuilder
-from jobstamps._store import KEY_CONTEXT
+from jobstamps._stampfile import KEY_CONTEXT
 from jobstamps.exceptions import JobstampsWarning, RemoteStoreError
 
 from .redis_server import free_port

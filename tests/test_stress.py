@@ -29,8 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from jobstamps import HashMethod, _core, _store, jobstamped
-from jobstamps._store import DirectoryStore, Stamp, decode
+from jobstamps import HashMethod, _core, _fs, jobstamped
+from jobstamps._lock import StampLock
+from jobstamps._stampfile import Stamp, unpack
+from jobstamps._store import DirectoryStore
 from jobstamps.exceptions import (
     CacheDirError,
     JobstampsWarning,
@@ -258,7 +260,7 @@ class TestConcurrency:
         store = DirectoryStore(str(cache))
         path = str(cache / "f" / "ab" / "cd" / "stamp")
         store.prepare(path)
-        lock = store.lock(path)
+        lock = StampLock(path)
         lock.__enter__()
         release_child, child_waits = os.pipe()
         pid = os.fork()
@@ -340,7 +342,7 @@ class TestCrashes:
         stamps = stamp_files(cache)
         assert 1 == len(stamps)
         for path in stamps:
-            stamp = decode(path.read_bytes())
+            stamp = unpack(path.read_bytes())
             content, payload = pickle.loads(stamp.result)
             assert content * (4_000_000 // len(content)) == payload
         assert runs(counter)["crashjob"] >= kills  # the body did run each time
@@ -386,7 +388,7 @@ class TestCorruption:
             for r in caplog.records
         ), [r.getMessage() for r in caplog.records]
         path = Path(job._job.stamp_path((1,), {}))
-        decode(path.read_bytes())  # a good stamp again
+        unpack(path.read_bytes())  # a good stamp again
 
     def test_every_fault_is_a_logged_miss(self, job, caplog):
         """
@@ -525,10 +527,13 @@ class TestUnwritable:
             def __exit__(self, *exc):
                 self.file.close()
 
+            def close(self):
+                self.file.close()
+
             def write(self, data):
                 raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(_store, "open", lambda fd, mode: Full(real_open(fd, mode)), raising=False)
+        monkeypatch.setattr(_fs, "open", lambda fd, mode: Full(real_open(fd, mode)), raising=False)
 
         @jobstamped(cache_dir=cache)
         def f():

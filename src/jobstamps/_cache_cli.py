@@ -104,13 +104,8 @@ def _entries(
 ) -> list[_Entry]:
     import time
 
-    from ._store import (
-        MAGIC,
-        StampFormatError,
-        function_folder,
-        read_stamp,
-        stamp_files,
-    )
+    from ._stampfile import MAGIC, StampFormatError
+    from ._store import function_folder, read_stamp, stamp_files
 
     ours = os.path.join(root, function_folder(_function())) + os.sep
     now = time.time_ns()
@@ -180,7 +175,8 @@ def _ls(root: str, entries: list[_Entry]) -> int:
 
 
 def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
-    from ._store import collect_blobs, remove_stamp
+    from ._outputs import collect
+    from ._store import remove_stamp
 
     removed = 0
     failed = 0
@@ -193,7 +189,7 @@ def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
             failed += 1
     left = [e for e in entries if e not in doomed]
     # Output contents kept for --restore-outputs that no stamp names any more.
-    blobs, blob_bytes = collect_blobs(root)
+    blobs, blob_bytes = collect(root)
     kept = f", and {blobs} kept output file(s) ({_size(blob_bytes)})" if blobs else ""
     _say(
         f"removed {_count(len(doomed) - failed)} ({_size(removed)}){kept}; "

@@ -25,14 +25,9 @@ except ImportError:  # pragma: no cover - other interpreters
 
 from . import _config, _log, _methods
 from ._key import KeyBuilder, StampKey
-from ._store import (
-    KEY_CONTEXT,
-    DirectoryStore,
-    Pickling,
-    Stamp,
-    StampFormatError,
-    kept_outputs,
-)
+from ._lock import StampLock
+from ._stampfile import KEY_CONTEXT, Pickling, Stamp
+from ._store import DirectoryStore, cache_dir_error
 from .exceptions import CacheDirError, UnpicklableResultError
 
 TYPE_CHECKING = False
@@ -41,7 +36,7 @@ if TYPE_CHECKING:
 
     from ._methods import Fingerprint, Method
     from ._remote import RemoteStore
-    from ._store import Dependencies, Outputs
+    from ._stampfile import Dependencies, Outputs
 
     PathSpec = (
         Iterable[str | os.PathLike[str]]
@@ -226,16 +221,18 @@ class Job:
         if _config.disabled():
             return DISABLED_REASON, "caching is disabled"
         store, path, deps, outs = self._locate(args, kwargs, dependencies, outputs)
-        stamp = _load(store, path)
+        stamp = store.lookup(path)
         checked = () if self.restore_outputs else outs
         reason = _reason(stamp, path, deps, checked, self._method(), max_age_ns)[0]
         if reason is None and checked is not outs:
             assert stamp is not None
             # A missing output kept here would be written back, not run for.
+            from . import _outputs
+
             kept = {
                 output
-                for output, (digest, _) in kept_outputs(stamp).items()
-                if os.path.exists(store.blob_path(digest))
+                for output, (digest, _) in _outputs.kept(stamp).items()
+                if os.path.exists(_outputs.blob_path(store.root, digest))
             }
             missing = next(
                 (o for o in outs if not os.path.exists(o) and o not in kept), None
@@ -323,12 +320,12 @@ class Job:
         except CacheDirError:
             raise
         except (FileExistsError, NotADirectoryError) as e:
-            raise _cache_dir_error(store.root, e) from e
+            raise cache_dir_error(store.root, e) from e
         except OSError as e:
             writable = e  # read-only or full: still run, warn once after
         # One caller per stamp runs the job (the lock is per stamp, so other
         # arguments never wait); the others wait, then find its stamp.
-        with store.lock(path):
+        with StampLock(path):
             if not force:
                 result, reason = self._decide(
                     store, path, deps, outs, method, max_age_ns
@@ -386,9 +383,9 @@ class Job:
     def _record_outputs(self, store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
         if not self.restore_outputs:
             return tuple((path, None, 0) for path in outs)
-        from . import _sharing
+        from . import _outputs
 
-        return _sharing.record_outputs(store, outs)
+        return _outputs.record(store.root, outs)
 
     def _decide(
         self,
@@ -407,7 +404,7 @@ class Job:
             return _decide(store, path, deps, outs, method, max_age_ns)
         result, reason = _decide(store, path, deps, (), method, max_age_ns)
         if reason is None:
-            stamp = _load(store, path)
+            stamp = store.lookup(path)
             assert stamp is not None
             reason = _restore(store, self._remote, stamp, outs)
         return result, reason
@@ -524,20 +521,6 @@ def _as_paths(paths: object, what: str) -> tuple[str, ...]:
         ) from None
 
 
-def _load(store: DirectoryStore, path: str) -> Stamp | None:
-    try:
-        return store.load(path)
-    except StampFormatError as e:
-        _log.debug("ignoring the stamp %s: %s", path, e)
-    except CacheDirError:
-        raise
-    except NotADirectoryError as e:
-        raise _cache_dir_error(store.root, e) from e
-    except OSError as e:
-        _log.debug("ignoring the stamp %s: %s", path, e)
-    return None
-
-
 def _restore(
     store: DirectoryStore,
     remote: Callable[[], RemoteStore | None],
@@ -549,10 +532,9 @@ def _restore(
     """
     if all(os.path.exists(output) for output in outs):
         return None
-    from . import _sharing
+    from . import _outputs
 
-    _sharing.restore_outputs(store, remote, stamp, outs)
-    missing = next((output for output in outs if not os.path.exists(output)), None)
+    missing = _outputs.restore(store.root, remote, stamp, outs)
     return None if missing is None else (missing, "output missing")
 
 
@@ -568,7 +550,7 @@ def _decide(
     ``(result, None)`` when the stamp at *path* is fresh, else ``(None,
     (path, reason))`` saying why the call must run.
     """
-    stamp = _load(store, path)
+    stamp = store.lookup(path)
     if max_age_ns is None:
         reason, refreshed = _stale(stamp, path, deps, outs, method)
     else:
@@ -609,15 +591,6 @@ def _reason(
     if reason is None and max_age_ns is not None and _expired(stamp, path, max_age_ns):
         return (path, "stamp expired"), None
     return reason, refreshed
-
-
-def _cache_dir_error(root: str, error: OSError) -> CacheDirError:
-    return CacheDirError(
-        error.errno or errno.ENOTDIR,
-        f"jobstamps can't keep stamps in {root!r}: it, or a folder jobstamps "
-        f"needs inside it, is not a directory ({error.strerror or error})",
-        root,
-    )
 
 
 def _stat(path: str) -> os.stat_result | None:

@@ -5,8 +5,8 @@ A stamp is shareable when nothing in it depends on the machine: its
 dependencies and outputs are named relative to the project root (so two
 checkouts in different folders agree), and every dependency has a content
 digest (a modification time means nothing on another machine). Output files
-are kept by content (SHA-256), locally under ``<cache>/blobs`` and remotely
-under ``blobs/<digest>``, so a hit can write them back instead of running.
+are kept by content (:mod:`._outputs`), so a hit can write them back instead
+of running.
 
 This module only translates and copies; whether a stamp is fresh is decided
 by :mod:`._core`. It is imported only when a remote store or restored outputs
@@ -18,22 +18,14 @@ from __future__ import annotations
 import os
 
 from . import _config, _log
-from ._store import (
-    DirectoryStore,
-    Stamp,
-    StampFormatError,
-    decode,
-    encode,
-    function_folder,
-    kept_outputs,
-)
+from ._outputs import blob_key, blob_path
+from ._stampfile import Stamp, StampFormatError, pack, unpack
+from ._store import DirectoryStore, function_folder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._remote import RemoteStore
-    from ._store import Dependencies, Outputs
+    from ._stampfile import Dependencies, Outputs
 
 _remotes: dict[tuple[str, object, bool], RemoteStore] = {}
 
@@ -87,70 +79,6 @@ def remote_key(function: str, stamp_path: str) -> str:
     return f"{function_folder(function)}/{os.path.basename(stamp_path)}"
 
 
-def blob_key(digest: str) -> str:
-    return f"blobs/{digest}"
-
-
-def record_outputs(store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
-    """
-    ``(path, sha256, mode)`` of every output, keeping a copy of each that
-    exists so that a later hit can write it back; missing ones get no digest.
-    """
-    records: list[tuple[str, str | None, int]] = []
-    for path in outs:
-        try:
-            digest, mode = store.put_blob(path)
-        except FileNotFoundError:
-            records.append((path, None, 0))
-        else:
-            records.append((path, digest, mode))
-    return tuple(records)
-
-
-def restore_outputs(
-    store: DirectoryStore,
-    remote: Callable[[], RemoteStore | None],
-    stamp: Stamp,
-    outs: tuple[str, ...],
-) -> None:
-    """
-    Write back every missing output in *outs* whose contents *stamp* recorded,
-    from the local copy, else from the store *remote* returns (asked only
-    then). What can't be restored stays missing, and the call runs.
-    """
-    recorded = kept_outputs(stamp)
-    for path in outs:
-        if os.path.exists(path) or path not in recorded:
-            continue
-        digest, mode = recorded[path]
-        try:
-            _restore_one(store, remote, path, digest, mode)
-        except OSError as e:
-            _log.debug("could not restore the output %s: %s", path, e)
-
-
-def _restore_one(
-    store: DirectoryStore,
-    remote: Callable[[], RemoteStore | None],
-    path: str,
-    digest: str,
-    mode: int,
-) -> None:
-    if store.restore_blob(digest, path, mode):
-        _log.debug("restored the output %s from the local cache", path)
-        return
-    shared = remote()
-    if shared is None:
-        return
-    temporary = store.blob_download(digest)
-    if (
-        shared.get_file(blob_key(digest), temporary)
-        and store.adopt_blob(temporary, digest)
-        and store.restore_blob(digest, path, mode)
-    ):
-        _log.debug("restored the output %s from %s", path, shared.url)
-
-
 def fetch(
     remote: RemoteStore,
     key: str,
@@ -172,7 +100,7 @@ def fetch(
     if blob is None:
         return None
     try:
-        shared = decode(blob)
+        shared = unpack(blob)
     except StampFormatError as e:
         _log.debug("ignoring the remote stamp %s: %s", key, e)
         return None
@@ -215,7 +143,7 @@ def publish(
         return
     for _, digest, _ in stamp.outputs:
         if digest and not remote.exists(blob_key(digest)):
-            remote.put_file(blob_key(digest), store.blob_path(digest))
+            remote.put_file(blob_key(digest), blob_path(store.root, digest))
     shared = Stamp(
         stamp.created_ns,
         tuple(
@@ -226,4 +154,4 @@ def publish(
         ),
         stamp.result,
     )
-    remote.put(key, b"".join(bytes(part) for part in encode(shared)))
+    remote.put(key, b"".join(bytes(part) for part in pack(shared)))

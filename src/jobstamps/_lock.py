@@ -1,0 +1,155 @@
+"""
+One run per stamp: :class:`StampLock`, and locks that survive ``fork``.
+
+A job that missed runs under the lock of its stamp, so that threads and
+processes that miss the same stamp at once run it once; the others wait, then
+find its stamp. Reading a stamp takes no lock. This module knows lock files
+beside stamp paths, nothing of what a stamp holds.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+
+from . import _log
+from ._fs import quietly
+
+LOCK_SUFFIX = ".lock"
+
+
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = _thread.allocate_lock()
+        self.users = 0
+
+
+# Per-stamp locks of this process, dropped when no thread uses them.
+_thread_locks: dict[str, _KeyLock] = {}
+_thread_locks_guard = _thread.allocate_lock()
+# File descriptors that hold an flock, closed in forked children: a child
+# must not keep its parent's lock alive, nor release it.
+_held: set[int] = set()
+
+
+def _after_fork_in_child() -> None:
+    global _thread_locks_guard
+    _thread_locks_guard = _thread.allocate_lock()
+    _thread_locks.clear()
+    for fd in _held:
+        quietly(os.close, fd)
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class StampLock:
+    """
+    Exclusive right to run the job stamped at *path*, for one caller at a time.
+
+    Use it as a context manager around re-checking the stamp and running:
+    it excludes other threads of this process and other processes on this
+    machine that lock the same *path*. A lock that can't be taken (a
+    read-only folder, no ``flock``) degrades to running unlocked.
+
+    Across processes this is ``flock`` on ``<stamp>.lock``: the kernel drops
+    it when its holder exits or is killed, so a waiter takes over and never
+    waits for a dead process. ``flock`` belongs to an open file, not to a
+    thread, so threads of one process first queue on an in-process lock.
+    The holder removes the lock file before releasing it; a waiter that then
+    gets the lock of a removed file notices and locks the new one.
+    """
+
+    __slots__ = ("_entry", "_fd", "_lock_path", "_path", "_pid")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock_path = path + LOCK_SUFFIX
+        self._fd: int | None = None
+        self._pid = 0
+        self._entry: _KeyLock | None = None
+
+    def __enter__(self) -> StampLock:
+        with _thread_locks_guard:
+            entry = _thread_locks.get(self._path)
+            if entry is None:
+                entry = _thread_locks[self._path] = _KeyLock()
+            entry.users += 1
+        self._entry = entry
+        lock = entry.lock
+        try:
+            lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+        try:
+            self._pid = os.getpid()
+            self._fd = _flock(self._lock_path)
+        except BaseException:
+            lock.release()
+            self._leave()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        fd = self._fd
+        self._fd = None
+        if fd is not None and self._pid == os.getpid():
+            _held.discard(fd)
+            quietly(os.unlink, self._lock_path)
+            os.close(fd)  # releases the flock
+        if self._pid == os.getpid() and self._entry is not None:
+            self._entry.lock.release()
+            self._leave()
+
+    def _leave(self) -> None:
+        entry = self._entry
+        self._entry = None
+        if entry is None:
+            return
+        with _thread_locks_guard:
+            entry.users -= 1
+            if entry.users == 0 and _thread_locks.get(self._path) is entry:
+                del _thread_locks[self._path]
+
+
+def _flock(lock_path: str) -> int | None:
+    """
+    A descriptor of *lock_path* holding an exclusive ``flock``, or None if
+    locking is not possible there.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            _log.debug("running without a lock, can't open %s: %s", lock_path, e)
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            mine = os.fstat(fd)
+            try:
+                current = os.stat(lock_path)
+            except FileNotFoundError:
+                current = None
+        except OSError as e:
+            os.close(fd)
+            _log.debug("running without a lock, can't lock %s: %s", lock_path, e)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current is not None and (current.st_ino, current.st_dev) == (
+            mine.st_ino,
+            mine.st_dev,
+        ):
+            _held.add(fd)
+            return fd
+        os.close(fd)  # its holder removed it after we opened it: start over

@@ -1,0 +1,91 @@
+"""
+The stamp file format: round trips, and every kind of damage is rejected.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobstamps._stampfile import (
+    FORMAT_VERSION,
+    Pickling,
+    Stamp,
+    StampFormatError,
+    pack,
+    unpack,
+)
+
+from .strategies import stamps
+
+
+def as_bytes(stamp):
+    return b"".join(bytes(part) for part in pack(stamp))
+
+
+def same(a, b):
+    return (a.created_ns, a.dependencies, a.outputs, bytes(a.result)) == (
+        b.created_ns,
+        b.dependencies,
+        b.outputs,
+        bytes(b.result),
+    )
+
+
+def sample():
+    return Stamp(1, (("a", (1, 2, "d", 3)),), ("out",), b"result")
+
+
+@given(stamps)
+def test_encoding_round_trips(stamp):
+    """A stamp decodes to what was encoded."""
+    assert same(stamp, unpack(as_bytes(stamp)))
+
+
+def test_every_truncation_is_rejected():
+    """A stamp cut at any byte is not a stamp."""
+    data = as_bytes(sample())
+    for end in range(len(data)):
+        with pytest.raises(StampFormatError):
+            unpack(data[:end])
+
+
+@given(st.data())
+def test_flipped_bytes_are_rejected(data):
+    """Any single changed byte is caught by the magic, version or checksum."""
+    raw = bytearray(as_bytes(sample()))
+    index = data.draw(st.integers(0, len(raw) - 1))
+    raw[index] ^= data.draw(st.integers(1, 255))
+
+    with pytest.raises(StampFormatError):
+        unpack(bytes(raw))
+
+
+def test_other_format_version_is_rejected():
+    """A reader accepts only its own format version."""
+    raw = bytearray(as_bytes(sample()))
+    raw[7] = FORMAT_VERSION + 1
+
+    with pytest.raises(StampFormatError, match="format version"):
+        unpack(bytes(raw))
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\0" * 100, b"JOBSTMP", os.urandom(64)])
+def test_garbage_is_rejected(garbage):
+    """Empty and random files are not stamps."""
+    with pytest.raises(StampFormatError):
+        unpack(garbage)
+
+
+def test_encode_pickles_a_pending_result():
+    """encode() gives the same bytes for a result still to be pickled."""
+    import pickle
+
+
+    payload = b"x" * 100
+    pending = Stamp(1, (), (), Pickling(payload))
+    done = Stamp(1, (), (), pickle.dumps(payload, protocol=-1))
+    assert as_bytes(done) == as_bytes(pending)
