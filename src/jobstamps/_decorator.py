@@ -13,8 +13,8 @@ from ._core import Job
 if TYPE_CHECKING:
     import os
 
-    from ._core import PathSpec
     from ._key import StampKey
+    from ._paths import PathSpec
     from ._remote import RemoteStore
 
 P = ParamSpec("P")

@@ -167,6 +167,47 @@ def hash_fingerprint(path: str) -> Fingerprint:
     return (stat.st_mtime_ns, stat.st_size, digest, time.time_ns())
 
 
+def stat_dependency(path: str) -> os.stat_result | None:
+    """
+    ``os.stat(path)``, or None if there is no such file.
+
+    Raises:
+        IsADirectoryError: *path* is a directory, which can't be a dependency.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat_module.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(
+            errno.EISDIR,
+            "jobstamps dependencies must be files, and this is a directory; "
+            "list the files in it instead",
+            path,
+        )
+    return st
+
+
+def fingerprint(path: str, method: Method) -> Fingerprint | None:
+    """
+    *method*'s fingerprint of the dependency at *path*, or None if it is
+    missing.
+
+    Raises:
+        IsADirectoryError: *path* is a directory.
+    """
+    if type(method) is HashMethod:
+        # Opened once: stat'ed through the descriptor, then read.
+        try:
+            return hash_fingerprint(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError:
+            pass  # a directory, say: the general path below says why
+    st = stat_dependency(path)
+    return None if st is None else method.fingerprint(path, st)
+
+
 def resolve(method: object) -> Method:
     """
     An instance of *method*: a :class:`Method` class or instance.

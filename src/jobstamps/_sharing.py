@@ -9,8 +9,8 @@ are kept by content (:mod:`._outputs`), so a hit can write them back instead
 of running.
 
 This module only translates and copies; whether a stamp is fresh is decided
-by :mod:`._core`. It is imported only when a remote store or restored outputs
-are asked for.
+by :mod:`._freshness`, through the core's decision that :func:`fetch` is
+handed. It is imported only when a remote store is asked for.
 """
 
 from __future__ import annotations
@@ -18,14 +18,19 @@ from __future__ import annotations
 import os
 
 from . import _config, _log
+from ._freshness import Miss
 from ._outputs import blob_key, blob_path
 from ._stampfile import Stamp, StampFormatError, pack, unpack
-from ._store import DirectoryStore, function_folder
+from ._store import function_folder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._freshness import Call
     from ._remote import RemoteStore
     from ._stampfile import Dependencies, Outputs
+    from ._store import DirectoryStore
 
 _remotes: dict[tuple[str, object, bool], RemoteStore] = {}
 
@@ -48,14 +53,14 @@ def remote_for(
     if not isinstance(spec, str):
         return spec  # type: ignore[return-value]
     identity = (spec, secret, trust_store)
-    store = _remotes.get(identity)
-    if store is None:
+    remote = _remotes.get(identity)
+    if remote is None:
         from ._remote import open_remote
 
-        store = _remotes[identity] = open_remote(
+        remote = _remotes[identity] = open_remote(
             spec, secret=secret, trust_store=trust_store
         )
-    return store
+    return remote
 
 
 def portable(paths: tuple[str, ...], root: str) -> tuple[str, ...] | None:
@@ -81,24 +86,64 @@ def remote_key(function: str, stamp_path: str) -> str:
 
 def fetch(
     remote: RemoteStore,
-    key: str,
-    deps: tuple[str, ...],
-    outs: tuple[str, ...],
+    store: DirectoryStore,
+    call: Call,
+    function: str,
     root: str,
-) -> Stamp | None:
+    decide: Callable[[Stamp], tuple[object, Miss | None]],
+) -> tuple[object, Miss | None]:
     """
-    The remote stamp under *key*, renamed for this machine's *deps* and
-    *outs*; None if there is none, it is unreadable, or it lists other files.
+    The result of *call*'s stamp in *remote*, as *decide* finds it, and the
+    miss if it is not fresh; a fresh stamp is copied to the local *store*.
+
+    The remote stamp names its files relative to *root*: it is renamed for
+    this machine's paths first, and is a miss if it lists other files.
     """
-    names, out_names = portable(deps, root), portable(outs, root)
+    names, out_names = portable(call.dependencies, root), portable(call.outputs, root)
     if names is None or out_names is None:
         _log.debug(
             "not reading %s: a file is outside the project root %s", remote.url, root
         )
-        return None
+        return None, Miss(call.path, "no stamp")
+    key = remote_key(function, call.path)
     blob = remote.get(key)
-    if blob is None:
-        return None
+    stamp = None if blob is None else _translated(blob, key, call, names, out_names)
+    if stamp is None:
+        return None, Miss(call.path, "no stamp")
+    result, miss = decide(stamp)
+    if miss is not None:
+        _log.debug(
+            "ignoring the stamp from %s: %s: %s", remote.url, miss.reason, miss.path
+        )
+        return None, miss
+    local = Stamp(
+        stamp.created_ns,
+        call.refreshed or stamp.dependencies,
+        stamp.outputs,
+        stamp.result,
+    )
+    try:
+        store.prepare(call.path)
+        store.save(call.path, local)
+    except OSError as e:
+        _log.debug("could not keep the stamp from %s: %s", remote.url, e)
+    _log.debug("%s: hit, using the stamp from %s", function, remote.url)
+    return result, None
+
+
+def _translated(
+    blob: bytes,
+    key: str,
+    call: Call,
+    names: tuple[str, ...],
+    out_names: tuple[str, ...],
+) -> Stamp | None:
+    """
+    The remote stamp *blob*, renamed from the portable *names* and
+    *out_names* to this machine's dependencies and outputs; None if it is
+    unreadable or lists other files.
+    """
+    deps, outs = call.dependencies, call.outputs
     try:
         shared = unpack(blob)
     except StampFormatError as e:
@@ -125,7 +170,7 @@ def fetch(
 def publish(
     remote: RemoteStore,
     key: str,
-    store: DirectoryStore,
+    cache_root: str,
     stamp: Stamp,
     root: str,
 ) -> None:
@@ -143,7 +188,7 @@ def publish(
         return
     for _, digest, _ in stamp.outputs:
         if digest and not remote.exists(blob_key(digest)):
-            remote.put_file(blob_key(digest), blob_path(store.root, digest))
+            remote.put_file(blob_key(digest), blob_path(cache_root, digest))
     shared = Stamp(
         stamp.created_ns,
         tuple(

@@ -57,7 +57,7 @@ class Stamp:
     What one run of a job saw and returned.
     """
 
-    __slots__ = ("checks", "created_ns", "dependencies", "outputs", "result")
+    __slots__ = ("created_ns", "dependencies", "outputs", "result")
 
     def __init__(
         self,
@@ -73,9 +73,6 @@ class Stamp:
         # no two callers share one mutable object. (A Pickling only in a
         # stamp on its way to write(); stamps read back always hold bytes.)
         self.result: bytes | memoryview = result  # type: ignore[assignment]
-        # What the freshness check derives from *dependencies*, made once
-        # per stamp read and kept with it (see _core._unchanged).
-        self.checks: Any = None
 
 
 class Pickling:
