@@ -16,18 +16,13 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobstamps import _remote
-from jobstamps._remote import (
-    FsspecStore,
-    GuardedStore,
-    RedisStore,
-    RemoteTimeoutError,
-    SealedStore,
-    open_remote,
-    seal,
-    unseal,
-)
+from jobstamps import _fs
 from jobstamps.exceptions import JobstampsWarning, RemoteStoreError
+from jobstamps.remote import _common, _fsspec, _redis, open_remote
+from jobstamps.remote._fsspec import FsspecStore
+from jobstamps.remote._guard import GuardedStore, RemoteTimeoutError
+from jobstamps.remote._redis import RedisStore
+from jobstamps.remote._sealed import SealedStore, seal, unseal
 
 from .redis_server import free_port
 
@@ -41,10 +36,10 @@ def _reset(monkeypatch):
     """
     No secret in the environment; every store may warn again.
     """
-    monkeypatch.delenv(_remote.SECRET_ENV, raising=False)
-    _remote._warned.clear()
+    monkeypatch.delenv(_common.SECRET_ENV, raising=False)
+    _common._warned.clear()
     yield
-    _remote._warned.clear()
+    _common._warned.clear()
 
 
 @pytest.fixture(name="prefix")
@@ -347,7 +342,7 @@ class TestFsspecStore:
         through a temporary file that is not left behind.
         """
         store = FsspecStore((tmp_path / "cache").as_uri())
-        data = os.urandom(3 * _remote._CHUNK + 17)  # several chunks
+        data = os.urandom(3 * _common.CHUNK + 17)  # several chunks
 
         store.put(KEY, data)
 
@@ -771,7 +766,7 @@ def test_close_after_failure_does_not_wait():
 
 BLOB = "blobs/" + "cd" * 32
 # Several chunks, and a partial one at the end.
-FILE_SIZE = 5 * _remote._CHUNK + 123
+FILE_SIZE = 5 * _common.CHUNK + 123
 
 
 @pytest.fixture(name="file_store", params=["redis", "memory", "file"])
@@ -824,17 +819,17 @@ def random_file(path, size):
     Write *size* random bytes to *path*, a chunk at a time; return *path*.
     """
     with open(path, "wb") as file:
-        for start in range(0, size, _remote._CHUNK):
-            file.write(os.urandom(min(_remote._CHUNK, size - start)))
+        for start in range(0, size, _common.CHUNK):
+            file.write(os.urandom(min(_common.CHUNK, size - start)))
     return path
 
 
 def as_the_core_calls(call):
     """
     *call*() from as many frames below the user's code as the core puts
-    between them and a store (see _remote.CALLER_FRAMES).
+    between them and a store (see _common.CALLER_FRAMES).
     """
-    assert 3 == _remote.CALLER_FRAMES
+    assert 3 == _common.CALLER_FRAMES
     return _job_call(call)
 
 
@@ -909,13 +904,14 @@ class TestFiles:
         temporary object.
         """
         store, stored = file_store
-        source = random_file(tmp_path / "source", 3 * _remote._CHUNK)
+        source = random_file(tmp_path / "source", 3 * _common.CHUNK)
 
         def chunks(file):
-            yield file.read(_remote._CHUNK)
+            yield file.read(_common.CHUNK)
             raise OSError("read error")
 
-        monkeypatch.setattr(_remote, "_read_chunks", chunks)
+        monkeypatch.setattr(_fsspec, "read_chunks", chunks)
+        monkeypatch.setattr(_redis, "read_chunks", chunks)
         with pytest.raises(OSError, match="read error"):
             store.put_file(BLOB, str(source))
 
@@ -944,7 +940,7 @@ class TestFiles:
                 events.append("close")
 
         monkeypatch.setattr(store.filesystem, "open", lambda *args, **kwargs: Upload())
-        monkeypatch.setattr(_remote, "_read_chunks", lambda file: [b"a", b"b"])
+        monkeypatch.setattr(_fsspec, "read_chunks", lambda file: [b"a", b"b"])
         store.put_file(BLOB, str(random_file(tmp_path / "source", 2)))
         assert ["write", "write", "close"] == events
         events.clear()
@@ -953,7 +949,7 @@ class TestFiles:
             yield b"a"
             raise OSError("read error")
 
-        monkeypatch.setattr(_remote, "_read_chunks", chunks)
+        monkeypatch.setattr(_fsspec, "read_chunks", chunks)
         with pytest.raises(OSError, match="read error"):
             store.put_file(BLOB, str(tmp_path / "source"))
 
@@ -1027,7 +1023,7 @@ class TestFiles:
 
         monkeypatch.setattr(store._client, "getrange", getrange)
         try:
-            with pytest.raises(_remote.RemoteStoreIOError, match="changed while"):
+            with pytest.raises(_common.RemoteStoreIOError, match="changed while"):
                 store.get_file(BLOB, str(local / "out"))
         finally:
             store.close()
@@ -1156,7 +1152,7 @@ class TestFiles:
                 self.calls += 1
                 release.wait(10)
                 try:
-                    _remote._write_local(path, [b"late"])
+                    _fs.write_atomically(path, [b"late"], 0o666)
                     return True
                 finally:
                     finished.set()

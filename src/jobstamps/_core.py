@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
     from ._methods import Method
     from ._paths import PathSpec
-    from ._remote import RemoteStore
     from ._stampfile import Dependencies, Outputs
+    from .remote import RemoteStore
 
     RemoteOpener = Callable[[], RemoteStore | None]
 

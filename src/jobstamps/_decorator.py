@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from ._key import StampKey
     from ._paths import PathSpec
-    from ._remote import RemoteStore
+    from .remote import RemoteStore
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -26,8 +26,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._remote import RemoteStore
     from ._stampfile import Outputs, Stamp
+    from .remote import RemoteStore
 
     RemoteOpener = Callable[[], RemoteStore | None]
 

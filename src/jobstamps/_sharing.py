@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._freshness import Call
-    from ._remote import RemoteStore
     from ._stampfile import Dependencies, Outputs
     from ._store import DirectoryStore
+    from .remote import RemoteStore
 
 _remotes: dict[tuple[str, object, bool], RemoteStore] = {}
 
@@ -55,7 +55,7 @@ def remote_for(
     identity = (spec, secret, trust_store)
     remote = _remotes.get(identity)
     if remote is None:
-        from ._remote import open_remote
+        from .remote import open_remote
 
         remote = _remotes[identity] = open_remote(
             spec, secret=secret, trust_store=trust_store

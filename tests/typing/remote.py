@@ -4,16 +4,11 @@ The remote store API as the core will use it: type-checked, never run.
 
 from __future__ import annotations
 
-from jobstamps._remote import (
-    FsspecStore,
-    GuardedStore,
-    RedisStore,
-    RemoteStore,
-    SealedStore,
-    open_remote,
-    seal,
-    unseal,
-)
+from jobstamps.remote import RemoteStore, open_remote
+from jobstamps.remote._fsspec import FsspecStore
+from jobstamps.remote._guard import GuardedStore
+from jobstamps.remote._redis import RedisStore
+from jobstamps.remote._sealed import SealedStore, seal, unseal
 
 redis_store: RemoteStore = RedisStore(
     "redis://localhost:6379/0", prefix="ci:", expire=86400

@@ -1,0 +1,78 @@
+"""
+What the remote stores share: their defaults, URL redaction, one warning per
+store and kind, chunked reading, and the error of a transfer gone wrong.
+
+Private to :mod:`jobstamps.remote`; knows nothing of stamps.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing
+import urllib.parse
+import warnings
+
+from .. import _log
+from ..exceptions import JobstampsWarning, RemoteStoreError
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+SECRET_ENV = "JOBSTAMPS_SECRET"
+DEFAULT_TIMEOUT = 1.0
+DEFAULT_DEADLINE = 10.0
+# Files are read, written and sent in chunks of this many bytes.
+CHUNK = 1 << 20
+# The extra of jobstamps that installs the driver of a URL scheme.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+
+# (kind, url) of every store that has already warned in this process.
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+# Frames between the user's call of a cached function and the core's call of
+# a remote store method (the wrapper's __call__, Job.call, the core's remote
+# helper): warnings point at the user's code, as the core's own do.
+CALLER_FRAMES = 3
+
+
+class RemoteStoreIOError(OSError):
+    """
+    A file transfer found the remote entry changed or gone midway.
+    """
+
+
+def redact(url: str) -> str:
+    """
+    *url* without the password it may hold, for messages.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else "***@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def warn_once(kind: str, url: str, message: str, depth: int) -> None:
+    # *depth*: frames from the caller up to the outermost store method.
+    _log.debug("%s", message)
+    with _warned_lock:
+        if (kind, url) in _warned:
+            return
+        _warned.add((kind, url))
+    warnings.warn(message, JobstampsWarning, stacklevel=depth + CALLER_FRAMES + 2)
+
+
+def read_chunks(file: typing.BinaryIO) -> Iterable[bytes]:
+    while chunk := file.read(CHUNK):
+        yield chunk
+
+
+def missing_driver(
+    driver: str, extra: str, url: str, error: object = None
+) -> RemoteStoreError:
+    detail = f" ({error})" if error else ""
+    return RemoteStoreError(
+        f"jobstamps: the remote store {redact(url)!r} needs {driver}, which is not installed"
+        f"{detail}; pip install 'jobstamps[{extra}]'"
+    )

@@ -1,0 +1,138 @@
+"""
+Signed remote entries: the envelope (HMAC-SHA256 under a secret) and
+:class:`SealedStore`, which seals what it puts and checks what it gets.
+
+Private to :mod:`jobstamps.remote`; knows nothing of stamps or backends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import typing
+
+from ._common import SECRET_ENV, warn_once
+
+if typing.TYPE_CHECKING:
+    from . import RemoteStore
+
+# Envelope of a remote entry:
+#   MAGIC (4) | version (1) | kind (1) | HMAC-SHA256 tag (32, signed only) | data
+# The tag covers the header, the key (length-prefixed) and the data, so an
+# entry copied under another key, or relabelled as unsigned, fails the check.
+MAGIC = b"JSRE"
+ENVELOPE_VERSION = 1
+SIGNED = b"S"
+UNSIGNED = b"U"
+_SIGNED_HEADER = MAGIC + bytes([ENVELOPE_VERSION]) + SIGNED
+_UNSIGNED_HEADER = MAGIC + bytes([ENVELOPE_VERSION]) + UNSIGNED
+_HEADER_SIZE = len(_SIGNED_HEADER)
+_TAG_SIZE = hashlib.sha256().digest_size
+
+
+def seal(secret: bytes | None, key: str, data: bytes | memoryview) -> bytes:
+    """
+    *data* in an envelope signed for *key* with *secret*.
+
+    With no *secret* (only for a store the user trusts), the envelope says it
+    is unsigned, so that a reader with a secret rejects it.
+    """
+    if secret is None:
+        return b"".join((_UNSIGNED_HEADER, data))
+    return b"".join((_SIGNED_HEADER, _tag(secret, key, data), data))
+
+
+def unseal(secret: bytes | None, key: str, blob: bytes | memoryview) -> bytes | None:
+    """
+    The data *blob* holds for *key*, or None unless its signature is intact.
+
+    Returns None for anything but an envelope of this version: truncated,
+    garbage, signed with another secret or for another key, and, when a
+    *secret* is given, unsigned. With no *secret* (a trusted store) signed
+    and unsigned entries are both accepted unchecked.
+    """
+    view = memoryview(blob)
+    header = bytes(view[:_HEADER_SIZE])
+    if header == _UNSIGNED_HEADER:
+        return None if secret is not None else bytes(view[_HEADER_SIZE:])
+    if header != _SIGNED_HEADER or len(view) < _HEADER_SIZE + _TAG_SIZE:
+        return None
+    data = view[_HEADER_SIZE + _TAG_SIZE :]
+    if secret is not None:
+        tag = view[_HEADER_SIZE : _HEADER_SIZE + _TAG_SIZE]
+        if not hmac.compare_digest(tag, _tag(secret, key, data)):
+            return None
+    return bytes(data)
+
+
+def _tag(secret: bytes, key: str, data: bytes | memoryview) -> bytes:
+    mac = hmac.new(secret, _SIGNED_HEADER, hashlib.sha256)
+    encoded = key.encode("utf-8", "surrogatepass")
+    mac.update(len(encoded).to_bytes(4, "big"))
+    mac.update(encoded)
+    mac.update(data)
+    return mac.digest()
+
+
+class SealedStore:
+    """
+    A remote store whose entries are signed: HMAC-SHA256 under a secret.
+
+    An entry with a missing or wrong signature is a miss, with one warning
+    per process for this store: it was written with another secret, or by
+    someone who doesn't have it. With no *secret* (a store the user trusts),
+    entries are written unsigned and read unchecked.
+
+    Files (``put_file``, ``get_file``) are not signed: they are stored under
+    the SHA-256 of their content, the caller checks that digest after a
+    download, and the signed stamp that names them is what vouches for
+    them. They, and ``exists``, pass through to *inner* unchanged.
+    """
+
+    def __init__(self, inner: RemoteStore, secret: bytes | None) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self._secret = secret
+
+    @property
+    def signed(self) -> bool:
+        return self._secret is not None
+
+    def get(self, key: str) -> bytes | None:
+        blob = self.inner.get(key)
+        if blob is None:
+            return None
+        data = unseal(self._secret, key, blob)
+        if data is None:
+            warn_once(
+                "unsigned",
+                self.url,
+                f"jobstamps: ignoring entry {key} of remote store {self.url}: its "
+                f"signature does not match (written with another {SECRET_ENV}, or "
+                "not by jobstamps)",
+                depth=1,
+            )
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        self.inner.put(key, seal(self._secret, key, data))
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def put_file(self, key: str, path: str) -> None:
+        self.inner.put_file(key, path)
+
+    def get_file(self, key: str, path: str) -> bool:
+        return self.inner.get_file(key, path)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __repr__(self) -> str:
+        return f"SealedStore({self.inner!r}, signed={self.signed})"
+
+
