@@ -35,6 +35,7 @@ from ._common import (
     DEFAULT_TIMEOUT,
     EXTRAS,
     SECRET_ENV,
+    RemoteStore,
     missing_driver,
     redact,
 )
@@ -50,63 +51,6 @@ __all__ = ["RemoteStore", "open_remote"]
 
 MIN_SECRET_BYTES = 16
 _S3_ATTEMPTS = 2
-
-
-class RemoteStore(typing.Protocol):
-    """
-    Where stamps are shared between machines: bytes under string keys.
-
-    Keys look like ``"<function folder>/<hex digest>"``. Implementations don't
-    inherit from this class; they only need its methods and *url*.
-    """
-
-    @property
-    def url(self) -> str:
-        """
-        Where the store is, for messages: never holds a password.
-        """
-
-    def get(self, key: str) -> bytes | None:
-        """
-        The bytes stored under *key*, or None if there are none.
-        """
-
-    def put(self, key: str, data: bytes) -> None:
-        """
-        Store *data* under *key*, replacing what was there.
-        """
-
-    def delete(self, key: str) -> None:
-        """
-        Remove what is stored under *key*, if anything.
-        """
-
-    def exists(self, key: str) -> bool:
-        """
-        Whether something is stored under *key*, without reading it.
-        """
-
-    def put_file(self, key: str, path: str) -> None:
-        """
-        Store the content of the local file *path* under *key*, in chunks.
-
-        Readers see the whole file under *key* or what was there before,
-        never part of it.
-        """
-
-    def get_file(self, key: str, path: str) -> bool:
-        """
-        Write what is stored under *key* to the local file *path*, in chunks.
-
-        *path* is replaced only once the whole content has arrived; a failed
-        download leaves it as it was. Returns False, and writes nothing, if
-        there is nothing under *key*.
-        """
-
-    def close(self) -> None:
-        """
-        Release connections; the store is not used afterwards.
-        """
 
 
 def open_remote(

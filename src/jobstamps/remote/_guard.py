@@ -19,7 +19,7 @@ from ._common import DEFAULT_DEADLINE, warn_once
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
 
-    from . import RemoteStore
+    from ._common import RemoteStore
 
 
 class RemoteTimeoutError(TimeoutError):

@@ -14,7 +14,7 @@ import typing
 from ._common import SECRET_ENV, warn_once
 
 if typing.TYPE_CHECKING:
-    from . import RemoteStore
+    from ._common import RemoteStore
 
 # Envelope of a remote entry:
 #   MAGIC (4) | version (1) | kind (1) | HMAC-SHA256 tag (32, signed only) | data
