@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from jobstamps import _cli, jobstamp_cmd_main
+from jobstamps import _options, jobstamp_cmd_main
 
 _SCRIPT = shutil.which("jobstamp", path=os.path.dirname(sys.executable))
 JOBSTAMP = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "jobstamps"]
@@ -623,7 +623,7 @@ class TestHitPath:
 )
 def test_durations(text, seconds):
     """Durations take s, m, h, d and w units, combined or with decimals."""
-    assert seconds * 10**9 == _cli.parse_duration(text)
+    assert seconds * 10**9 == _options.parse_duration(text)
 
 
 @pytest.mark.parametrize(
@@ -640,11 +640,11 @@ def test_durations(text, seconds):
 )
 def test_sizes(text, size):
     """Sizes take K, M, G and T in powers of 1024, with or without B or iB."""
-    assert size == _cli.parse_size(text)
+    assert size == _options.parse_size(text)
 
 
 @pytest.mark.parametrize("text", ["", "m", "5x", "1..5h", "-3s", "h1"])
 def test_bad_durations(text):
     """Anything else is a usage error."""
-    with pytest.raises(_cli.UsageError):
-        _cli.parse_duration(text)
+    with pytest.raises(_options.UsageError):
+        _options.parse_duration(text)

@@ -286,6 +286,36 @@ class TestConcurrency:
             os.waitpid(pid, 0)
             os.close(release_child)
 
+    def test_cache_clear_waits_for_a_running_job(self, cache):
+        """
+        `jobstamp cache clear` removes a stamp under its lock: only once the
+        job holding it is done.
+        """
+
+        @jobstamped(cache_dir=cache)
+        def f():
+            return 1
+
+        f()
+        path = f._job.stamp_path((), {})
+        lock = StampLock(path)
+        lock.__enter__()
+        try:
+            clear = subprocess.Popen(
+                [sys.executable, "-m", "jobstamps", "cache", "clear", "--all",
+                 "--stamp-directory", str(cache)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            blocked_on(Path(path + ".lock"), 1)
+
+            assert os.path.exists(path)
+        finally:
+            lock.__exit__(None, None, None)
+        assert clear.communicate(timeout=TIMEOUT)[0].startswith("removed 1 entry")
+        assert not os.path.exists(path)
+        assert [] == stamp_files(cache)
+
     def test_hit_takes_no_lock(self, cache):
         """
         A fresh stamp is returned while another caller holds its lock.

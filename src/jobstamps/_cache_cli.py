@@ -1,8 +1,13 @@
 """
-``jobstamp cache ls|prune|clear``: list, prune and clear stored results.
+``jobstamp cache ls|prune|clear``: list, prune and clear stored results,
+with the options of those subcommands.
 
-Imported only for those commands, so it may use attrs; a cached run of a
-command never loads it.
+Stamp files are found, read and removed through :mod:`._store` (a stamp is
+removed under its lock, so a job running for it finishes first), ages are
+counted as :mod:`._freshness` counts them for ``--ttl``, and kept outputs no
+stamp names are collected by :mod:`._outputs`. Imported only for these
+commands, so it may use attrs; a cached run of a command never loads it, and
+it never imports :mod:`._cli`.
 """
 
 from __future__ import annotations
@@ -11,18 +16,52 @@ import os
 
 import attrs
 
-from ._cli import (
-    _CACHE_OPTIONS,
+from ._command import run_command
+from ._options import (
+    CACHE_SUMMARY,
+    FLAG,
+    HELP,
+    ONE,
     PROG,
+    STAMP_DIRECTORY,
+    Option,
     UsageError,
-    _cache_help,
-    _error,
-    _parse,
-    _say,
+    describe,
+    error,
+    parse,
     parse_duration,
     parse_size,
-    run_command,
+    say,
 )
+
+_ALL = Option(
+    ("--all",),
+    FLAG,
+    "Every stamp in the directory, including those of Python functions "
+    "cached with jobstamps, not only the commands'.",
+)
+_OPTIONS = {
+    "ls": (STAMP_DIRECTORY, _ALL, HELP),
+    "prune": (
+        Option(
+            ("--older-than",),
+            ONE,
+            "Remove entries older than DURATION (as for --ttl).",
+            "DURATION",
+        ),
+        Option(
+            ("--max-size",),
+            ONE,
+            "Then remove the oldest entries until the rest take at most SIZE: "
+            "bytes, or with K, M, G or T (powers of 1024), say 500M.",
+            "SIZE",
+        ),
+        STAMP_DIRECTORY,
+        _ALL,
+        HELP,
+    ),
+    "clear": (STAMP_DIRECTORY, _ALL, HELP),
+}
 
 
 @attrs.frozen
@@ -49,15 +88,15 @@ def cache_main(args: list[str]) -> int:
             raise UsageError(
                 f"'{PROG} cache' needs ls, prune or clear (see '{PROG} cache --help')"
             )
-        _say(_cache_help())
+        say(_help())
         return 0
     action = args[0]
-    table = _CACHE_OPTIONS.get(action)
+    table = _OPTIONS.get(action)
     if table is None:
         raise UsageError(f"unknown cache command {action!r} (use ls, prune or clear)")
-    options = _parse(args[1:], table)
+    options = parse(args[1:], table)
     if options["help"]:
-        _say(_cache_help())
+        say(_help())
         return 0
     from . import _config
 
@@ -93,6 +132,17 @@ def cache_main(args: list[str]) -> int:
     return _remove(root, entries, doomed)
 
 
+def _help() -> str:
+    parts = [
+        f"usage: {PROG} cache {{ls,prune,clear}} [OPTIONS]\n\nManage the stored results of commands.\n"
+    ]
+    for action, table in _OPTIONS.items():
+        parts.append(
+            f"\n{PROG} cache {action}: {CACHE_SUMMARY[action]}\n{describe(table)}\n"
+        )
+    return "".join(parts)
+
+
 def _function() -> str:
     from ._key import function_name
 
@@ -104,19 +154,16 @@ def _entries(
 ) -> list[_Entry]:
     import time
 
-    from ._stampfile import MAGIC, StampFormatError
-    from ._store import function_folder, read_stamp, stamp_files
+    from ._freshness import born_ns
+    from ._stampfile import StampFormatError
+    from ._store import function_folder, is_stamp_file, read_stamp, stamp_files
 
     ours = os.path.join(root, function_folder(_function())) + os.sep
     now = time.time_ns()
     entries = []
     for path, stat in stamp_files(root, function):
-        try:
-            with open(path, "rb") as file:
-                if file.read(len(MAGIC)) != MAGIC:
-                    continue  # not ours: never list or delete it
-        except OSError:
-            continue
+        if not is_stamp_file(path):
+            continue  # not ours: never list or delete it
         born = stat.st_mtime_ns
         command, code = "?", "?"
         if read:
@@ -126,7 +173,7 @@ def _entries(
             except (OSError, StampFormatError):
                 command = "(unreadable stamp)"
             else:
-                born = min(born, stamp.created_ns)
+                born = born_ns(stamp, born)
                 if not describe:
                     pass
                 elif path.startswith(ours):
@@ -148,7 +195,7 @@ def _describe_result(pickled: bytes | memoryview) -> tuple[str, str]:
 
     class Plain(pickle.Unpickler):
         # A command's result is plain data; refuse anything that would import
-        # or call code.
+        # or call code: listing stamps must never run code from one.
         def find_class(self, module: str, name: str) -> type:
             raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
 
@@ -170,7 +217,7 @@ def _ls(root: str, entries: list[_Entry]) -> int:
         )
     total = sum(e.size for e in entries)
     lines.append(f"{_count(len(entries))}, {_size(total)} in {root}")
-    _say("\n".join(lines) + "\n")
+    say("\n".join(lines) + "\n")
     return 0
 
 
@@ -185,13 +232,13 @@ def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
             remove_stamp(entry.path, root)
             removed += entry.size
         except OSError as e:
-            _error(f"could not remove {entry.path}: {e.strerror or e}")
+            error(f"could not remove {entry.path}: {e.strerror or e}")
             failed += 1
     left = [e for e in entries if e not in doomed]
     # Output contents kept for --restore-outputs that no stamp names any more.
     blobs, blob_bytes = collect(root)
     kept = f", and {blobs} kept output file(s) ({_size(blob_bytes)})" if blobs else ""
-    _say(
+    say(
         f"removed {_count(len(doomed) - failed)} ({_size(removed)}){kept}; "
         f"{_count(len(left) + failed)} ({_size(sum(e.size for e in left))}) left in {root}\n"
     )

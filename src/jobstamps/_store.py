@@ -22,7 +22,7 @@ import stat as stat_module
 
 from . import _fs, _log
 from ._key import blake2b
-from ._stampfile import Stamp, StampFormatError, unpack, write
+from ._stampfile import Stamp, StampFormatError, is_stamp, unpack, write
 from .exceptions import CacheDirError, UnsafeCacheDirError
 
 TYPE_CHECKING = False
@@ -277,7 +277,8 @@ def stamp_files(
 ) -> list[tuple[str, os.stat_result]]:
     """
     Every file under *root* with its ``lstat``, or only under *function*'s
-    folder: the stamps, and whatever else is there.
+    folder: the stamps, and whatever else is there (:func:`is_stamp_file`
+    tells them apart).
 
     Temporary files of writes in progress, and anything that is not a
     regular file, are left out. A missing *root* holds no stamps.
@@ -306,6 +307,18 @@ def stamp_files(
     return found
 
 
+def is_stamp_file(path: str) -> bool:
+    """
+    Whether the file at *path* is a stamp file of any format version; only
+    those are ever listed or removed.
+    """
+    try:
+        with open(path, "rb") as file:
+            return is_stamp(file.read(16))
+    except OSError:
+        return False
+
+
 def read_stamp(path: str) -> Stamp:
     """
     The stamp in the file at *path*, read without any store's memory.
@@ -320,16 +333,20 @@ def read_stamp(path: str) -> Stamp:
 
 def remove_stamp(path: str, root: str) -> None:
     """
-    Delete the stamp file at *path*, then the folders it leaves empty, up to
-    but not including *root*.
+    Delete the stamp file at *path* under its lock (a job running for it
+    finishes first), then the folders it leaves empty, up to but not
+    including *root*.
 
     Raises:
         OSError: the file exists but can't be removed.
     """
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    from ._lock import StampLock
+
+    with StampLock(path):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
     root = os.path.abspath(root)
     folder = os.path.dirname(os.path.abspath(path))
     while folder != root and folder.startswith(root + os.sep):
