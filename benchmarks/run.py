@@ -801,7 +801,7 @@ class Bench:
             digest = rng.randbytes(20).hex()
             path = store.path(function, digest)
             parts = _stampfile.pack(
-                _stampfile.Stamp(now, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
+                _stampfile.Stamp(now, 0, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
             )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, b"".join(bytes(part) for part in parts))

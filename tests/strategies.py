@@ -53,6 +53,7 @@ def _stamps():
     return st.builds(
         Stamp,
         st.integers(0, 2**63),
+        st.integers(0, 2**63),
         st.lists(st.tuples(st.text(), fingerprints), max_size=5).map(tuple),
         st.lists(st.text(), max_size=3).map(tuple),
         st.binary(max_size=512),

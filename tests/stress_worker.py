@@ -118,7 +118,7 @@ def rewrite(path: str, seconds: str) -> dict[str, object]:
     writes = 0
     while time.monotonic() < deadline:
         value = expected(str(writes % 7))
-        store.save(path, Stamp(time.time_ns(), (), (), pickle.dumps(value)))
+        store.save(path, Stamp(time.time_ns(), 0, (), (), pickle.dumps(value)))
         writes += 1
     return {"writes": writes}
 

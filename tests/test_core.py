@@ -617,6 +617,23 @@ def test_stamp_holds_a_pickle_of_the_result():
     assert ["result", 1, 2] == pickle.loads(stamp.result)
 
 
+def test_stamp_records_how_long_the_run_took(tmp_path):
+    """A stamp records how long its run took, measured around the function."""
+    from jobstamps._store import read_stamp
+
+    @jobstamped(cache_dir=tmp_path)
+    def slow():
+        time.sleep(0.05)
+        return 1
+
+    before = time.perf_counter_ns()
+    slow()
+    elapsed = time.perf_counter_ns() - before
+    stamp = read_stamp(slow._job.stamp_path((), {}))
+
+    assert 50_000_000 <= stamp.duration_ns <= elapsed
+
+
 def test_a_warning_is_shown_once(tmp_path):
     """A program that imports logging without configuring it sees a warning once."""
     script = (

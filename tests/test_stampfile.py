@@ -27,8 +27,9 @@ def as_bytes(stamp):
 
 
 def same(a, b):
-    return (a.created_ns, a.dependencies, a.outputs, bytes(a.result)) == (
+    return (a.created_ns, a.duration_ns, a.dependencies, a.outputs, bytes(a.result)) == (
         b.created_ns,
+        b.duration_ns,
         b.dependencies,
         b.outputs,
         bytes(b.result),
@@ -36,7 +37,7 @@ def same(a, b):
 
 
 def sample():
-    return Stamp(1, (("a", (1, 2, "d", 3)),), ("out",), b"result")
+    return Stamp(1, 5, (("a", (1, 2, "d", 3)),), ("out",), b"result")
 
 
 @given(stamps)
@@ -86,6 +87,6 @@ def test_encode_pickles_a_pending_result():
 
 
     payload = b"x" * 100
-    pending = Stamp(1, (), (), Pickling(payload))
-    done = Stamp(1, (), (), pickle.dumps(payload, protocol=-1))
+    pending = Stamp(1, 5, (), (), Pickling(payload))
+    done = Stamp(1, 5, (), (), pickle.dumps(payload, protocol=-1))
     assert as_bytes(done) == as_bytes(pending)

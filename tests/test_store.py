@@ -17,8 +17,9 @@ from .strategies import stamps
 
 
 def same(a, b):
-    return (a.created_ns, a.dependencies, a.outputs, bytes(a.result)) == (
+    return (a.created_ns, a.duration_ns, a.dependencies, a.outputs, bytes(a.result)) == (
         b.created_ns,
+        b.duration_ns,
         b.dependencies,
         b.outputs,
         bytes(b.result),
@@ -26,7 +27,7 @@ def same(a, b):
 
 
 def sample():
-    return Stamp(1, (("a", (1, 2, "d", 3)),), ("out",), b"result")
+    return Stamp(1, 5, (("a", (1, 2, "d", 3)),), ("out",), b"result")
 
 
 @given(stamps)
@@ -57,7 +58,7 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path):
     store = DirectoryStore(str(tmp_path))
     path = store.path("m:f", "ab" * 20)
     store.save(path, sample())
-    store.save(path, Stamp(2, (), (), b"new"))
+    store.save(path, Stamp(2, 5, (), (), b"new"))
 
     assert [os.path.basename(path)] == os.listdir(os.path.dirname(path))
     assert bytes(store.load(path).result) == b"new"
@@ -86,7 +87,7 @@ def test_remembered_stamp_is_dropped_when_the_file_changes(tmp_path):
     store.save(path, sample())
     assert bytes(store.load(path).result) == b"result"
 
-    other.save(path, Stamp(2, (), (), b"rewritten result"))
+    other.save(path, Stamp(2, 5, (), (), b"rewritten result"))
 
     assert bytes(store.load(path).result) == b"rewritten result"
 
@@ -133,7 +134,7 @@ def test_large_result_round_trips_and_is_checked(tmp_path):
     payload = os.urandom(3 * 1024 * 1024)
     store = DirectoryStore(str(tmp_path))
     path = store.path("m:f", "cd" * 20)
-    store.save(path, Stamp(1, (("a", (1, 2, None, 3)),), (), Pickling(payload)))
+    store.save(path, Stamp(1, 5, (("a", (1, 2, None, 3)),), (), Pickling(payload)))
 
     loaded = DirectoryStore(str(tmp_path)).load(path)
     assert payload == pickle.loads(loaded.result)

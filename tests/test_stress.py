@@ -341,7 +341,7 @@ class TestConcurrency:
         """
         path = cache / "f" / "stamp"
         DirectoryStore(str(cache)).save(
-            str(path), Stamp(0, (), (), pickle.dumps(expected("0")))
+            str(path), Stamp(0, 0, (), (), pickle.dumps(expected("0")))
         )
         writer = workers.start("rewrite", str(path), "2")
         readers = [workers.start("read", str(path), "2") for _ in range(3)]
@@ -452,7 +452,7 @@ class TestCorruption:
         path.write_bytes(good[:16] + rng.randbytes(len(good) - 16))
         self.check_miss(job, caplog, "checksum")
 
-        for version in (0, 1, 2, 4, 255):
+        for version in (0, 1, 2, 3, 255):
             path.write_bytes(good[:7] + bytes([version]) + good[8:])
             self.check_miss(job, caplog, f"format version {version}")
             faults += 1
@@ -482,7 +482,7 @@ class TestCorruption:
         path = f._job.stamp_path((), {})
         stamp = DirectoryStore(str(cache)).load(path)
         broken = b"\x80\x05cno_such_module\nthing\n."
-        DirectoryStore(str(cache)).save(path, Stamp(stamp.created_ns, (), (), broken))
+        DirectoryStore(str(cache)).save(path, Stamp(stamp.created_ns, 0, (), (), broken))
         _fresh_process()
 
         assert 5 == f()
@@ -683,7 +683,7 @@ class TestHostileDirectories:
                 return (os.mkdir, (str(planted),))
 
         DirectoryStore(str(cache)).save(
-            f._job.stamp_path((), {}), Stamp(0, (), (), pickle.dumps(Plant()))
+            f._job.stamp_path((), {}), Stamp(0, 0, (), (), pickle.dumps(Plant()))
         )
         os.chmod(cache, 0o777)
 

@@ -378,7 +378,9 @@ class Job:
             fingerprints = tuple(
                 (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
             )
+            started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)
+            duration_ns = time.perf_counter_ns() - started
             if keep is not None and not keep(result):
                 _log.debug("%s: result not kept, so not stamped", self.keys.function)
                 return result, None
@@ -407,6 +409,7 @@ class Job:
             try:
                 stamp = Stamp(
                     created_ns,
+                    duration_ns,
                     fingerprints,
                     self._record_outputs(store, call.outputs),
                     pickled,
@@ -472,7 +475,10 @@ def _refresh(
 ) -> None:
     # The files were verified unchanged by content; recording their new stat
     # lets the next check skip reading them. Losing this write costs nothing.
+    refreshed = Stamp(
+        stamp.created_ns, stamp.duration_ns, deps, stamp.outputs, stamp.result
+    )
     try:
-        store.save(path, Stamp(stamp.created_ns, deps, stamp.outputs, stamp.result))
+        store.save(path, refreshed)
     except OSError as e:
         _log.debug("could not refresh the stamp %s: %s", path, e)

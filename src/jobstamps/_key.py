@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import inspect
     from collections.abc import Callable, Mapping
 
-KEY_FORMAT = b"jobstamps-key/1\0"
+KEY_FORMAT = b"jobstamps-key/2\0"
 
 _ADDRESS_MARK = " at 0x"
 

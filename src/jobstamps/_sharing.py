@@ -118,6 +118,7 @@ def fetch(
         return None, miss
     local = Stamp(
         stamp.created_ns,
+        stamp.duration_ns,
         call.refreshed or stamp.dependencies,
         stamp.outputs,
         stamp.result,
@@ -164,7 +165,9 @@ def _translated(
         (path, by_name[name][1], by_name[name][2])
         for path, name in zip(outs, out_names, strict=True)
     )
-    return Stamp(shared.created_ns, dependencies, outputs, shared.result)
+    return Stamp(
+        shared.created_ns, shared.duration_ns, dependencies, outputs, shared.result
+    )
 
 
 def publish(
@@ -191,6 +194,7 @@ def publish(
             remote.put_file(blob_key(digest), blob_path(cache_root, digest))
     shared = Stamp(
         stamp.created_ns,
+        stamp.duration_ns,
         tuple(
             (name, fp) for name, (_, fp) in zip(names, stamp.dependencies, strict=True)
         ),

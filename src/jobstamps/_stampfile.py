@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 MAGIC = b"JOBSTMP"
 # 2: the checksum also covers the meta length.
 # 3: the checksum moved to the end of the file.
-FORMAT_VERSION = 3
+# 4: stamps record how long their run took (duration_ns).
+FORMAT_VERSION = 4
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
 _HEADER_SIZE = len(_HEADER) + 4
 _TRAILER_SIZE = 4
@@ -57,16 +58,19 @@ class Stamp:
     What one run of a job saw and returned.
     """
 
-    __slots__ = ("created_ns", "dependencies", "outputs", "result")
+    __slots__ = ("created_ns", "dependencies", "duration_ns", "outputs", "result")
 
     def __init__(
         self,
         created_ns: int,
+        duration_ns: int,
         dependencies: Dependencies,
         outputs: Outputs,
         result: bytes | memoryview | Pickling,
     ) -> None:
+        # When the run started (wall clock), and how long the function took.
         self.created_ns = created_ns
+        self.duration_ns = duration_ns
         self.dependencies = dependencies
         self.outputs = outputs
         # The pickled return value; callers unpickle it on every hit so that
@@ -135,7 +139,8 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
 def _header(stamp: Stamp) -> bytes:
     # Everything before the result: magic, version, meta length and meta.
     meta = marshal.dumps(
-        (stamp.created_ns, stamp.dependencies, stamp.outputs), _MARSHAL_VERSION
+        (stamp.created_ns, stamp.duration_ns, stamp.dependencies, stamp.outputs),
+        _MARSHAL_VERSION,
     )
     return _HEADER + len(meta).to_bytes(4, "big") + meta
 
@@ -166,10 +171,12 @@ def unpack(data: bytes | memoryview | mmap.mmap) -> Stamp:
     if meta_end > end or zlib.crc32(view[8:end]) != checksum:
         raise StampFormatError("checksum mismatch (truncated or corrupt)")
     try:
-        created_ns, dependencies, outputs = marshal.loads(view[_HEADER_SIZE:meta_end])
+        created_ns, duration_ns, dependencies, outputs = marshal.loads(
+            view[_HEADER_SIZE:meta_end]
+        )
     except (EOFError, ValueError, TypeError) as e:
         raise StampFormatError(f"unreadable metadata: {e}") from None
-    return Stamp(created_ns, dependencies, outputs, view[meta_end:end])
+    return Stamp(created_ns, duration_ns, dependencies, outputs, view[meta_end:end])
 
 
 class _ChecksumWriter:
