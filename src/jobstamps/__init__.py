@@ -1,5 +1,9 @@
 """
 Make-like caching of idempotent functions and shell commands.
+
+This module holds the public names and ``__all__`` only, imported on first
+use (PEP 562), so that a cached ``jobstamp`` run imports no more than it
+needs; ``jobstamps.remote`` and ``jobstamps.exceptions`` are public too.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """
-``python -m jobstamps``: the ``jobstamp`` command.
+``python -m jobstamps``: the ``jobstamp`` command, :func:`._cli.main`.
 """
 
 from __future__ import annotations

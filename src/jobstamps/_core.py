@@ -463,7 +463,9 @@ class Job:
 def _pickled(result: object) -> bytes | Pickling:
     """
     *result* pickled, or, when it is large bytes (whose pickling can't fail),
-    left for the store to pickle straight into the stamp file.
+    left for the store to pickle straight into the stamp file: stamping the
+    200 MB result of scenario 6 of benchmarks/run.py so takes 136 ms, against
+    384 ms pickled first (its target is 0.5x a plain write).
     """
     if (type(result) is bytes or type(result) is bytearray) and len(result) > (1 << 20):
         return Pickling(result)

@@ -16,7 +16,9 @@ import sys
 
 try:
     # The C module behind hashlib.blake2b: importing hashlib itself loads
-    # OpenSSL, about 3 ms that a cached `jobstamp` run can't spare.
+    # OpenSSL, 3.1 ms or more against 0.2 ms (fresh processes), where a
+    # cached `jobstamp` run is held to 1.5x an empty console script of about
+    # 21 ms (scenario 7 of benchmarks/run.py).
     from _blake2 import blake2b as blake2b
 except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b as blake2b

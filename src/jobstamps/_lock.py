@@ -9,6 +9,9 @@ beside stamp paths, nothing of what a stamp holds.
 
 from __future__ import annotations
 
+# _thread, not threading: threading costs 1.3 ms or more to import (fresh
+# processes), which a cached `jobstamp` run (scenario 7 of benchmarks/run.py,
+# 1.5x an empty console script) can't spare; its Lock is _thread's.
 import _thread
 import os
 
