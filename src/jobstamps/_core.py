@@ -20,20 +20,11 @@ from __future__ import annotations
 import os
 import time
 
-try:
-    # The C implementation alone: the pickle module around it costs 1.5 to
-    # 2.2 ms more to import (fresh processes: 0.7 against 2.2 ms, medians 1.0
-    # against 3.2 ms), about 5% of a cached `jobstamp` run in scenario 7 of
-    # benchmarks/run.py, whose target is 1.5x an empty console script.
-    import _pickle as pickle
-except ImportError:  # pragma: no cover - other interpreters
-    import pickle  # type: ignore[no-redef]
-
 from . import _config, _log, _methods, _paths
 from ._freshness import Call, Miss, stale
 from ._key import KeyBuilder, StampKey
 from ._lock import StampLock
-from ._stampfile import KEY_CONTEXT, Pickling, Stamp
+from ._stampfile import KEY_CONTEXT, Stamp, pickled, unpickled
 from ._store import DirectoryStore, cache_dir_error
 from .exceptions import CacheDirError, UnpicklableResultError
 
@@ -319,7 +310,7 @@ class Job:
             return None, miss
         assert stamp is not None
         try:
-            result = pickle.loads(stamp.result)
+            result = unpickled(stamp)
         except Exception as e:
             # A stamp whose result no longer unpickles (say, its class was
             # renamed) is no stamp: run again and overwrite it.
@@ -391,7 +382,7 @@ class Job:
                 )
                 return result, None
             try:
-                pickled = _pickled(result)
+                pickled_result = pickled(result)
             except Exception as e:
                 cause = f"{type(e).__name__}: {e}"
                 if self.strict:
@@ -412,7 +403,7 @@ class Job:
                     duration_ns,
                     fingerprints,
                     self._record_outputs(store, call.outputs),
-                    pickled,
+                    pickled_result,
                 )
                 store.save(call.path, stamp)
             except OSError as e:
@@ -458,18 +449,6 @@ class Job:
         root = _config.project_root(self.root)
         key = _sharing.remote_key(self.keys.function, path)
         _sharing.publish(remote, key, store.root, stamp, root)
-
-
-def _pickled(result: object) -> bytes | Pickling:
-    """
-    *result* pickled, or, when it is large bytes (whose pickling can't fail),
-    left for the store to pickle straight into the stamp file: stamping the
-    200 MB result of scenario 6 of benchmarks/run.py so takes 136 ms, against
-    384 ms pickled first (its target is 0.5x a plain write).
-    """
-    if (type(result) is bytes or type(result) is bytearray) and len(result) > (1 << 20):
-        return Pickling(result)
-    return pickle.dumps(result, protocol=-1)  # -1: the highest protocol
 
 
 def _refresh(
