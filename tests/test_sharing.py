@@ -466,6 +466,29 @@ class TestRestoreOutputs:
         assert str(out) == build.out_of_date(10)
 
 
+    def test_out_of_date_answers_as_a_call_with_the_copy_kept_remotely(
+        self, tmp_path, cache_dir, monkeypatch
+    ):
+        """A missing output kept only in the remote store is one a call restores, and out_of_date says so."""
+        monkeypatch.setenv("JOBSTAMPS_SECRET", SECRET)
+        (tmp_path / ".git").mkdir()
+        runs_seen = []
+        build, out = self.make(
+            tmp_path, runs_seen, method=HashMethod, store="memory://jobstamps-test-kept"
+        )
+        build(10)
+        original = out.read_bytes()
+        out.unlink()
+        for blob in (cache_dir / "blobs").rglob("*"):
+            if blob.is_file():
+                blob.unlink()
+
+        assert build.out_of_date(10) is None
+        assert 10 == build(10)
+        assert original == out.read_bytes()
+        assert [10] == runs_seen
+
+
 def test_cache_clear_removes_kept_outputs_no_stamp_names(tmp_path, counter):
     """jobstamp cache clear also removes the output contents its stamps kept."""
     jobstamp = shutil.which("jobstamp", path=os.path.dirname(sys.executable))

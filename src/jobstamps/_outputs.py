@@ -93,8 +93,8 @@ def restorable(
             return False
         if os.path.exists(blob_path(root, entry[0])):
             return True
-        shared = remote()
-        return shared is not None and shared.exists(blob_key(entry[0]))
+        opened = remote()
+        return opened is not None and opened.exists(blob_key(entry[0]))
 
     return can_restore
 
@@ -189,13 +189,13 @@ def _restore_one(
     if _copy_verified(blob_path(root, digest), digest, path, mode):
         _log.debug("restored the output %s from the local cache", path)
         return
-    shared = remote()
-    if shared is None:
+    opened = remote()
+    if opened is None:
         return
-    if _download(root, shared, digest) and _copy_verified(
+    if _download(root, opened, digest) and _copy_verified(
         blob_path(root, digest), digest, path, mode
     ):
-        _log.debug("restored the output %s from %s", path, shared.url)
+        _log.debug("restored the output %s from %s", path, opened.url)
 
 
 def _download(root: str, remote: RemoteStore, digest: str) -> bool:
