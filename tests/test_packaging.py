@@ -48,3 +48,24 @@ def test_importing_the_core_stays_light():
     ).stdout.strip()
 
     assert "" == heavy
+
+
+def light_imports(code: str) -> list[str]:
+    """
+    The heavy modules imported by running *code* in a fresh interpreter.
+    """
+    probe = (
+        f"{code}\n"
+        "import sys\n"
+        "heavy = ('attr', 'attrs', 'typing', 'jobstamps._protocol')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+def test_method_is_imported_when_asked_for():
+    """Method comes with typing, on first use."""
+    assert [] == light_imports("import jobstamps, jobstamps.jobstamp")
+    assert ["typing", "jobstamps._protocol"] == light_imports("import jobstamps\njobstamps.Method\n")

@@ -19,16 +19,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._decorator import JobstampedFunction, jobstamped
     from ._key import StampKey
-    from ._methods import HashMethod, Method, MTimeMethod
+    from ._methods import HashMethod, MTimeMethod
+    from ._protocol import Method
     from .jobstamp import out_of_date, run
 
 # Names are imported on first use: a cached `jobstamp` run imports only the
-# modules it needs, and typing (for the decorator's generics) is not one.
+# modules it needs: typing (for the decorator's generics and the Method
+# protocol) is not among them.
 _SOURCES = {
     "HashMethod": "._methods",
     "JobstampedFunction": "._decorator",
     "MTimeMethod": "._methods",
-    "Method": "._methods",
+    "Method": "._protocol",
     "StampKey": "._key",
     "jobstamped": "._decorator",
     "out_of_date": ".jobstamp",

@@ -39,7 +39,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from ._methods import Fingerprint, Method
+    from ._methods import Fingerprint
+    from ._protocol import Method
     from ._remote import RemoteStore
     from ._store import Dependencies, Outputs
 
