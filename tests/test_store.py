@@ -246,3 +246,34 @@ def test_large_checksum_is_zlibs():
 
     data = os.urandom(_PARALLEL_CRC_BYTES + 12345)
     assert zlib.crc32(data) == _crc32(memoryview(data))
+
+
+def test_a_thread_holding_a_stamps_lock_gets_it_again_at_once(tmp_path):
+    """The lock of a stamp its thread already holds is not waited for; other threads still wait."""
+    import threading
+
+    store = DirectoryStore(str(tmp_path))
+    path = str(tmp_path / "stamp")
+    events = []
+
+    def other():
+        with store.lock(path):
+            events.append("other")
+
+    def nested():
+        with store.lock(path):
+            events.append("outer")
+            with store.lock(path):
+                events.append("inner")
+            waiter = threading.Thread(target=other)
+            waiter.start()
+            waiter.join(0.2)  # it must still be waiting: we hold the lock
+            events.append("released")
+        waiter.join(10)
+
+    thread = threading.Thread(target=nested, daemon=True)
+    thread.start()
+    thread.join(30)
+
+    assert not thread.is_alive()
+    assert ["outer", "inner", "released", "other"] == events
