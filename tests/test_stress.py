@@ -293,7 +293,7 @@ class TestConcurrency:
             return x + 1
 
         assert 2 == f(1)
-        lock_path = f._job.stamp_path((1,), {}) + ".lock"
+        lock_path = f._jobstamps_job.stamp_path((1,), {}) + ".lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -385,7 +385,7 @@ class TestCorruption:
             "ignoring the stamp" in r.getMessage() and reason in r.getMessage()
             for r in caplog.records
         ), [r.getMessage() for r in caplog.records]
-        path = Path(job._job.stamp_path((1,), {}))
+        path = Path(job._jobstamps_job.stamp_path((1,), {}))
         decode(path.read_bytes())  # a good stamp again
 
     def test_every_fault_is_a_logged_miss(self, job, caplog):
@@ -395,7 +395,7 @@ class TestCorruption:
         """
         caplog.set_level(logging.DEBUG, logger="jobstamps")
         job(1)
-        path = Path(job._job.stamp_path((1,), {}))
+        path = Path(job._jobstamps_job.stamp_path((1,), {}))
         good = path.read_bytes()
         faults = 0
 
@@ -447,7 +447,7 @@ class TestCorruption:
             return 5
 
         f()
-        path = f._job.stamp_path((), {})
+        path = f._jobstamps_job.stamp_path((), {})
         stamp = DirectoryStore(str(cache)).load(path)
         broken = b"\x80\x05cno_such_module\nthing\n."
         DirectoryStore(str(cache)).save(path, Stamp(stamp.created_ns, (), (), broken))
@@ -648,7 +648,7 @@ class TestHostileDirectories:
                 return (os.mkdir, (str(planted),))
 
         DirectoryStore(str(cache)).save(
-            f._job.stamp_path((), {}), Stamp(0, (), (), pickle.dumps(Plant()))
+            f._jobstamps_job.stamp_path((), {}), Stamp(0, (), (), pickle.dumps(Plant()))
         )
         os.chmod(cache, 0o777)
 
@@ -708,7 +708,7 @@ class TestHostileDirectories:
         def f():
             return 1
 
-        folder = Path(f._job.stamp_path((), {})).parents[2]
+        folder = Path(f._jobstamps_job.stamp_path((), {})).parents[2]
         folder.mkdir()
         os.chmod(folder, 0o777)
         os.chown(folder, 65534, 65534)
@@ -737,7 +737,7 @@ class TestHostileDirectories:
             return 1
 
         assert 1 == f()
-        stamp = Path(f._job.stamp_path((), {}))
+        stamp = Path(f._jobstamps_job.stamp_path((), {}))
         os.chown(stamp, 65534, 65534)
         with pytest.raises(UnsafeCacheDirError, match="a stamp that is owned by another user"):
             f()

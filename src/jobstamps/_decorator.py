@@ -1,5 +1,10 @@
 """
 ``@jobstamped``: the typed face of :class:`._core.Job`.
+
+The wrapper keeps its job in a slot, where neither ``functools.update_wrapper``
+(copying the ``__dict__`` of another stamped function, when decorators are
+stacked) nor an attribute of the user's callable can replace it. Knows the
+decorator's arguments and typing; the rules live in :mod:`._core`.
 """
 
 from __future__ import annotations
@@ -29,14 +34,16 @@ class JobstampedFunction(Generic[P, R]):
     :meth:`clear`; ``__wrapped__`` is the undecorated function.
     """
 
+    __slots__ = ("__dict__", "__weakref__", "_jobstamps_job")
+
     __wrapped__: Callable[P, R]
 
     def __init__(self, func: Callable[P, R], job: Job) -> None:
-        self._job = job
+        self._jobstamps_job = job
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._job.call(args, kwargs)  # type: ignore[return-value]
+        return self._jobstamps_job.call(args, kwargs)  # type: ignore[return-value]
 
     def out_of_date(self, *args: P.args, **kwargs: P.kwargs) -> str | None:
         """
@@ -46,19 +53,19 @@ class JobstampedFunction(Generic[P, R]):
         is no stamp, the first missing output, or the first missing or changed
         dependency; ``"JOBSTAMPS_DISABLED"`` while caching is disabled.
         """
-        return self._job.out_of_date(args, kwargs)
+        return self._jobstamps_job.out_of_date(args, kwargs)
 
     def key(self, *args: P.args, **kwargs: P.kwargs) -> StampKey:
         """
         The :class:`~jobstamps.StampKey` this call is stamped under.
         """
-        return self._job.key(args, kwargs)
+        return self._jobstamps_job.key(args, kwargs)
 
     def clear(self) -> None:
         """
         Forget every stamp of this function, whatever its arguments.
         """
-        self._job.clear()
+        self._jobstamps_job.clear()
 
     def __get__(self, instance: object, owner: type | None = None) -> Callable[..., R]:
         if instance is None:
@@ -66,7 +73,7 @@ class JobstampedFunction(Generic[P, R]):
         return BoundJobstampedFunction(self, instance)
 
     def __repr__(self) -> str:
-        return f"<jobstamped {self._job.keys.function}>"
+        return f"<jobstamped {self._jobstamps_job.keys.function}>"
 
 
 class BoundJobstampedFunction(Generic[R]):
