@@ -338,13 +338,37 @@ class TestStampKey:
         """Keys are frozen values: equal, hashable, picklable."""
         key = self.make()
 
-        with pytest.raises(AttributeError):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
             key.digest = "x"
         assert key == self.make()
         assert {key} == {self.make()}
         assert key == pickle.loads(pickle.dumps(key))
         assert "StampKey(function=" in repr(key)
         assert isinstance(key, StampKey)
+
+    def test_is_an_attrs_class(self):
+        """StampKey is an attrs class: evolve and asdict work on it."""
+        key = self.make()
+
+        assert attrs.has(StampKey)
+        assert "other" == attrs.evolve(key, digest="other").digest
+        assert {
+            "function": key.function,
+            "version": "v1",
+            "arguments": (("a", 1), ("b", 2)),
+            "digest": key.digest,
+        } == attrs.asdict(key, recurse=False)
+
+    def test_equal_by_function_and_digest(self):
+        """Keys with unhashable arguments are still hashable: equality is function and digest."""
+
+        def f(items):
+            pass
+
+        key = KeyBuilder(f, None).key(([1, 2],), {})
+
+        assert {key} == {KeyBuilder(f, None).key(([1, 2],), {})}
+        assert key != KeyBuilder(f, None).key(([2, 1],), {})
 
 
 @given(

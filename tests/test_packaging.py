@@ -57,7 +57,7 @@ def light_imports(code: str) -> list[str]:
     probe = (
         f"{code}\n"
         "import sys\n"
-        "heavy = ('attr', 'attrs', 'typing', 'jobstamps._protocol')\n"
+        "heavy = ('attr', 'attrs', 'typing', 'jobstamps._stampkey', 'jobstamps._protocol')\n"
         "print(' '.join(m for m in heavy if m in sys.modules))\n"
     )
     return subprocess.run(
@@ -65,7 +65,23 @@ def light_imports(code: str) -> list[str]:
     ).stdout.split()
 
 
-def test_method_is_imported_when_asked_for():
-    """Method comes with typing, on first use."""
+def test_key_and_method_are_imported_when_asked_for():
+    """StampKey comes with attrs and Method with typing, on first use."""
     assert [] == light_imports("import jobstamps, jobstamps.jobstamp")
     assert ["typing", "jobstamps._protocol"] == light_imports("import jobstamps\njobstamps.Method\n")
+    assert ["attr", "attrs", "typing", "jobstamps._stampkey"] == light_imports("import jobstamps\njobstamps.StampKey\n")
+
+
+def test_a_decorated_hit_builds_no_key(tmp_path):
+    """A stamped function's run and hit build no StampKey, so attrs is not imported."""
+    code = (
+        "import os\n"
+        f"os.environ['JOBSTAMPS_CACHE_DIR'] = {str(tmp_path)!r}\n"
+        "from jobstamps import jobstamped\n"
+        "@jobstamped\n"
+        "def f(x, y='a'):\n"
+        "    return [x, y]\n"
+        "f(1); f(1); f(1, y='b'); f.out_of_date(1)\n"
+    )
+
+    assert ["typing"] == light_imports(code)

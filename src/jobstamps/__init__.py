@@ -18,20 +18,20 @@ __all__ = [
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._decorator import JobstampedFunction, jobstamped
-    from ._key import StampKey
     from ._methods import HashMethod, MTimeMethod
     from ._protocol import Method
+    from ._stampkey import StampKey
     from .jobstamp import out_of_date, run
 
 # Names are imported on first use: a cached `jobstamp` run imports only the
 # modules it needs: typing (for the decorator's generics and the Method
-# protocol) is not among them.
+# protocol) and attrs (for StampKey) are not among them.
 _SOURCES = {
     "HashMethod": "._methods",
     "JobstampedFunction": "._decorator",
     "MTimeMethod": "._methods",
     "Method": "._protocol",
-    "StampKey": "._key",
+    "StampKey": "._stampkey",
     "jobstamped": "._decorator",
     "out_of_date": ".jobstamp",
     "run": ".jobstamp",

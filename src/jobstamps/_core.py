@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - other interpreters
     import pickle  # type: ignore[no-redef]
 
 from . import _config, _log, _methods
-from ._key import KeyBuilder, StampKey
+from ._key import KeyBuilder
 from ._store import (
     KEY_CONTEXT,
     DirectoryStore,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._methods import Fingerprint
     from ._protocol import Method
     from ._remote import RemoteStore
+    from ._stampkey import StampKey
     from ._store import Dependencies, Outputs
 
     PathSpec = (

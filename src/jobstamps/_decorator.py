@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import os
 
     from ._core import PathSpec
-    from ._key import StampKey
     from ._remote import RemoteStore
+    from ._stampkey import StampKey
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -6,7 +6,8 @@ A call is bound to its function's signature with defaults applied, so
 Its arguments are encoded into bytes that are equal exactly when the values
 are: dict and set order don't matter, ``1``, ``1.0``, ``True``, ``"1"`` and
 ``b"1"`` all differ, and nothing depends on the process (no ``hash()``, no
-memory addresses). The digest of those bytes names the stamp.
+memory addresses). The digest of those bytes names the stamp; a
+:class:`~jobstamps.StampKey` (an attrs class) is built only when asked for.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     import inspect
     from collections.abc import Callable, Mapping
 
+    from ._stampkey import StampKey
+
 KEY_FORMAT = b"jobstamps-key/1\0"
 
 _ADDRESS_MARK = " at 0x"
@@ -37,61 +40,6 @@ def _plain_function() -> None: ...
 _FunctionType = type(_plain_function)
 _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
-
-
-class StampKey:
-    """
-    The key of one call: which function, which version, which arguments.
-
-    Two calls share a stamp exactly when their keys are equal. *digest* is a
-    stable hex digest of the rest, the same in every process and on every
-    machine.
-    """
-
-    __slots__ = ("arguments", "digest", "function", "version")
-
-    function: str
-    version: object
-    arguments: tuple[tuple[str, object], ...]
-    digest: str
-
-    def __init__(
-        self,
-        function: str,
-        version: object,
-        arguments: tuple[tuple[str, object], ...],
-        digest: str,
-    ) -> None:
-        # Immutable like an attrs frozen class, without importing attrs on
-        # the path every call takes.
-        object.__setattr__(self, "function", function)
-        object.__setattr__(self, "version", version)
-        object.__setattr__(self, "arguments", arguments)
-        object.__setattr__(self, "digest", digest)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"StampKey is immutable; can't set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"StampKey is immutable; can't delete {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StampKey):
-            return NotImplemented
-        return self.digest == other.digest and self.function == other.function
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
-
-    def __repr__(self) -> str:
-        arguments = ", ".join(f"{name}={value!r}" for name, value in self.arguments)
-        return (
-            f"StampKey(function={self.function!r}, version={self.version!r}, "
-            f"arguments=({arguments}), digest={self.digest!r})"
-        )
-
-    def __reduce__(self) -> tuple[type[StampKey], tuple[object, ...]]:
-        return (StampKey, (self.function, self.version, self.arguments, self.digest))
 
 
 def function_name(func: object) -> str:
@@ -304,6 +252,9 @@ class KeyBuilder:
         return hasher.hexdigest()
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
+        # attrs is imported here, never on the way to a hit.
+        from ._stampkey import StampKey
+
         values = self.binder.bind(args, kwargs)
         return StampKey(
             function=self.function,
