@@ -15,12 +15,9 @@ from __future__ import annotations
 import os
 import sys
 
-try:
-    # The C module behind hashlib.blake2b: importing hashlib itself loads
-    # OpenSSL, about 3 ms that a cached `jobstamp` run can't spare.
-    from _blake2 import blake2b as blake2b
-except ImportError:  # pragma: no cover - other interpreters
-    from hashlib import blake2b as blake2b
+from ._code import FunctionType
+from ._code import blake2b as blake2b
+from ._code import function_name as function_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,29 +31,8 @@ KEY_FORMAT = b"jobstamps-key/1\0"
 _ADDRESS_MARK = " at 0x"
 
 
-def _plain_function() -> None: ...
-
-
-_FunctionType = type(_plain_function)
 _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
-
-
-def function_name(func: object) -> str:
-    """
-    ``module:qualname`` of *func*, the identity its stamps are filed under.
-
-    Callables with only a ``__name__`` (a mock, say) are named by it, as
-    jobstamps 0.0.20 did.
-    """
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
-    if not isinstance(name, str):
-        raise TypeError(
-            f"jobstamps can't name {func!r}: it has neither __qualname__ nor "
-            "__name__, and stamps are filed under the function's name"
-        )
-    module = getattr(func, "__module__", None)
-    return f"{module}:{name}" if isinstance(module, str) else name
 
 
 class Binder:
@@ -95,7 +71,7 @@ class Binder:
         self.exact = -1
         code = getattr(func, "__code__", None)
         if (
-            type(func) is not _FunctionType
+            type(func) is not FunctionType
             or code is None
             or hasattr(func, "__wrapped__")
             or hasattr(func, "__signature__")
