@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar, overload
 
 from ._core import Job
+from ._encode import register_key
 
 if TYPE_CHECKING:
     import os
@@ -202,3 +203,9 @@ def jobstamped(
     if func is None:
         return decorate
     return decorate(func)
+
+
+# A stamped function as a value (an argument, a closure value, itself inside
+# its own closure) is the function it stamps.
+register_key(JobstampedFunction, lambda stamped: stamped.__wrapped__)
+register_key(BoundJobstampedFunction, lambda bound: (bound.__func__, bound.__self__))

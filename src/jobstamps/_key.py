@@ -3,21 +3,17 @@ How a call becomes a key: binding, canonical encoding, and the digest.
 
 A call is bound to its function's signature with defaults applied, so
 ``f(1, b=2)``, ``f(1, 2)`` and ``f(1)`` (``b=2`` by default) are one call.
-Its arguments are encoded into bytes that are equal exactly when the values
-are: dict and set order don't matter, ``1``, ``1.0``, ``True``, ``"1"`` and
-``b"1"`` all differ, and nothing depends on the process (no ``hash()``, no
-memory addresses). The digest of those bytes names the stamp; a
+Its arguments are encoded canonically (:mod:`._encode`): into bytes that are
+equal exactly when the values are, in every process. The digest of those bytes names the stamp; a
 :class:`~jobstamps.StampKey` (an attrs class) is built only when asked for.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
 from ._code import FunctionType
 from ._code import blake2b as blake2b
 from ._code import function_name as function_name
+from ._encode import encode as encode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,8 +23,6 @@ if TYPE_CHECKING:
     from ._stampkey import StampKey
 
 KEY_FORMAT = b"jobstamps-key/1\0"
-
-_ADDRESS_MARK = " at 0x"
 
 
 _CO_VARARGS = 0x04
@@ -238,125 +232,3 @@ class KeyBuilder:
             arguments=tuple(zip(self.binder.names, values, strict=True)),
             digest=self.digest_of_bound(values),
         )
-
-
-def _str(text: str) -> bytes:
-    raw = text.encode("utf-8", "surrogatepass")
-    return b"%d:%b" % (len(raw), raw)
-
-
-def _qualified(cls: type) -> bytes:
-    return _str(f"{cls.__module__}.{cls.__qualname__}")
-
-
-def encode(value: object, out: list[bytes], parameter: str) -> None:
-    """
-    Append the canonical encoding of *value* to *out*.
-
-    Every encoding starts with a tag and carries its own length, so the
-    encoding of a sequence of values can't be read two ways.
-
-    Raises:
-        TypeError: *value* (an argument of *parameter*) has no stable
-            encoding: its repr is Python's default, which embeds a memory
-            address.
-    """
-    cls = type(value)
-    if cls is str:
-        out.append(b"s" + _str(value))  # type: ignore[arg-type]
-    elif cls is int:
-        out.append(b"i%d;" % value)  # type: ignore[str-format]
-    elif value is None:
-        out.append(b"N")
-    elif cls is bool:
-        out.append(b"T" if value else b"F")
-    elif cls is float or cls is complex:
-        out.append(b"f" + _str(repr(value)))
-    elif cls is bytes or cls is bytearray:
-        out.append(b"b" if cls is bytes else b"B")
-        out.append(b"%d:" % len(value))  # type: ignore[arg-type]
-        out.append(bytes(value))  # type: ignore[call-overload]
-    elif cls is tuple or cls is list:
-        items: tuple[object, ...] | list[object] = value  # type: ignore[assignment]
-        out.append(b"(%d:" % len(items) if cls is tuple else b"[%d:" % len(items))
-        for item in items:
-            encode(item, out, parameter)
-    elif cls is dict:
-        mapping: dict[object, object] = value  # type: ignore[assignment]
-        pairs = []
-        for k, v in mapping.items():
-            pair: list[bytes] = []
-            encode(k, pair, parameter)
-            encode(v, pair, parameter)
-            pairs.append(b"".join(pair))
-        pairs.sort()
-        out.append(b"{%d:" % len(pairs))
-        out.extend(pairs)
-    elif cls is set or cls is frozenset:
-        members = sorted(_encoded(item, parameter) for item in value)  # type: ignore[attr-defined]
-        out.append(b"<%d:" % len(members) if cls is set else b">%d:" % len(members))
-        out.extend(members)
-    else:
-        _encode_object(value, cls, out, parameter)
-
-
-def _encoded(value: object, parameter: str) -> bytes:
-    parts: list[bytes] = []
-    encode(value, parts, parameter)
-    return b"".join(parts)
-
-
-def _encode_object(value: object, cls: type, out: list[bytes], parameter: str) -> None:
-    if isinstance(value, os.PathLike):
-        out.append(b"p" + _qualified(cls))
-        encode(os.fspath(value), out, parameter)
-        return
-    enum = sys.modules.get("enum")
-    if enum is not None and isinstance(value, enum.Enum):
-        out.append(b"e" + _qualified(cls) + _str(value.name))
-        return
-    fields = _fields_of(value, cls)
-    if fields is not None:
-        out.append(b"o" + _qualified(cls) + b"%d:" % len(fields))
-        for name in fields:
-            out.append(_str(name))
-            encode(getattr(value, name), out, parameter)
-        return
-    owner = getattr(value, "__self__", None)
-    if isinstance(value, type) or (
-        callable(value)
-        and hasattr(value, "__qualname__")
-        and hasattr(value, "__module__")
-        # a bound method is keyed by its object too: leave it to repr
-        and (owner is None or type(owner).__name__ == "module")
-    ):
-        name = (
-            f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
-        )
-        if "<" not in name:  # not a lambda, not a function local to another
-            out.append(b"g" + _str(name))
-            return
-    text = repr(value)
-    if cls.__repr__ is object.__repr__ or _ADDRESS_MARK in text:  # type: ignore[comparison-overlap]
-        raise TypeError(
-            f"jobstamps can't key argument {parameter!r}: {cls.__qualname__} "
-            f"values print as {text!r}, which holds a memory address and so "
-            "differs in every run. Give the class a __repr__ that shows its "
-            "value, make it an attrs class or a dataclass, or pass plainer data."
-        )
-    out.append(b"r" + _qualified(cls) + _str(text))
-
-
-def _fields_of(value: object, cls: type) -> tuple[str, ...] | None:
-    """
-    Field names of an attrs class, dataclass or named tuple instance.
-    """
-    attrs_fields = getattr(cls, "__attrs_attrs__", None)
-    if attrs_fields is not None:
-        return tuple(a.name for a in attrs_fields)
-    if hasattr(cls, "__dataclass_fields__"):
-        dataclasses = sys.modules["dataclasses"]
-        return tuple(f.name for f in dataclasses.fields(value))
-    if isinstance(value, tuple) and hasattr(cls, "_fields"):
-        return tuple(cls._fields)
-    return None
