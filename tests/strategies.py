@@ -4,7 +4,9 @@ Hypothesis strategies for jobstamps' tests.
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 scalars = st.one_of(
     st.none(),
@@ -37,8 +39,33 @@ path_names = st.text(
 )
 
 
-# Values jobstamps must key exactly: nested containers of scalars, NaN
-# included.
+# Small numpy arrays of the dtypes jobstamps keys by their bytes, in both
+# byte orders, with NaNs, infinities and negative zeros among the floats.
+array_dtypes = st.sampled_from(
+    ["bool", "int8", "<i8", ">i8", "uint16", "<f4", "<f8", ">f8", "<c16", "<U3", "S2"]
+).map(np.dtype)
+
+
+def _elements(dtype: np.dtype) -> st.SearchStrategy[object]:
+    elements = hnp.from_dtype(dtype)
+    if dtype.kind == "f":
+        return st.one_of(elements, st.just(float("nan")))  # NaN often
+    if dtype.kind == "c":
+        return st.one_of(elements, st.just(complex(float("nan"), 1.0)))
+    return elements
+
+
+small_arrays = array_dtypes.flatmap(
+    lambda dtype: hnp.arrays(
+        dtype=dtype,
+        shape=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3),
+        elements=_elements(dtype),
+        fill=_elements(dtype),
+    )
+)
+
+# Values jobstamps must key exactly: nested containers of scalars (NaN
+# included) and small arrays; arrays are unhashable, so never keys or members.
 hashable_scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -49,7 +76,7 @@ hashable_scalars = st.one_of(
     st.binary(max_size=5),
 )
 keyable_values = st.recursive(
-    hashable_scalars,
+    st.one_of(hashable_scalars, small_arrays),
     lambda children: st.one_of(
         st.lists(children, max_size=3),
         st.lists(children, max_size=3).map(tuple),
@@ -63,8 +90,15 @@ keyable_values = st.recursive(
 
 def rebuilt(value: object) -> object:
     """
-    An equal value built another way: dicts and sets filled in reverse order.
+    An equal value built another way: dicts and sets filled in reverse
+    order, arrays copied in Fortran order or taken as views.
     """
+    if isinstance(value, np.ndarray):
+        if value.ndim >= 2:
+            return np.asfortranarray(value)
+        if value.ndim == 1:
+            return np.concatenate([value, value])[: len(value)]  # a view of a copy
+        return value.copy()
     if isinstance(value, dict):
         return {k: rebuilt(v) for k, v in reversed(list(value.items()))}
     if isinstance(value, set | frozenset):
@@ -74,11 +108,44 @@ def rebuilt(value: object) -> object:
     return value
 
 
+_SAME_SIZE = {"b": "u1", "i": "f", "u": "f", "S": "u"}
+
+
+def twin(value: object) -> object:
+    """
+    A value that only a close look tells from *value*: float arrays with the
+    sign of their NaNs flipped (still equal), other arrays' bytes seen as
+    another dtype of the same size (not equal).
+    """
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        if kind in "fc":
+            flipped = value.copy()
+            for part in (flipped,) if kind == "f" else (flipped.real, flipped.imag):
+                nan = np.isnan(part)
+                part[nan] = np.negative(part[nan])
+            return flipped
+        other = _SAME_SIZE.get(kind)
+        if other is None or (value.dtype.itemsize == 1 and other == "f"):
+            return value
+        if other != "u1":
+            other = f"{value.dtype.byteorder.replace('=', '<').replace('|', '<')}{other}{value.dtype.itemsize}"
+        return value.view(other)
+    if isinstance(value, dict):
+        return {k: twin(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(twin(v) for v in value)
+    return value
+
+
+
+
 def pairs(values: st.SearchStrategy[object]) -> st.SearchStrategy[tuple[object, object]]:
     """
-    Pairs of *values*: unrelated, or equal but built differently.
+    Pairs of *values*: unrelated, equal but built differently, or twins.
     """
     return st.one_of(
         st.tuples(values, values),
         values.map(lambda value: (value, rebuilt(value))),
+        values.map(lambda value: (value, twin(value))),
     )

@@ -22,15 +22,16 @@ import tempfile
 import threading
 
 import attrs
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobstamps import jobstamped
 from jobstamps._encode import encode, register_key
 from jobstamps._key import KeyBuilder, function_name
 
-from .strategies import arguments, keyable_values, pairs
+from .strategies import arguments, keyable_values, pairs, small_arrays
 
 
 def encoded(value):
@@ -53,6 +54,9 @@ def typed(value):
         return (cls, tuple(typed(v) for v in value))
     if cls is float or cls is complex:
         return (cls, repr(value))  # every NaN alike; -0.0 is not 0.0
+    if cls is np.ndarray:
+        items = tuple(typed(v) for v in value.ravel().tolist())
+        return (cls, value.dtype.str, value.shape, items)
     return (cls, value)
 
 
@@ -477,6 +481,15 @@ class TestContainers:
         assert encoded(collections.defaultdict(list, a=[1])) != encoded(collections.defaultdict(set, a=[1]))
         assert encoded(collections.deque([1, 2], maxlen=3)) != encoded(collections.deque([1, 2]))
 
+    def test_arrays_inside_containers_are_keyed_exactly(self):
+        """An array in an OrderedDict or a deque is keyed exactly, not through the container's repr."""
+        big = np.arange(10_000)
+        changed = big.copy()
+        changed[5000] = -1
+
+        assert encoded(collections.OrderedDict(a=big)) != encoded(collections.OrderedDict(a=changed))
+        assert encoded(collections.deque([big])) != encoded(collections.deque([changed]))
+
     def test_memoryview_and_patterns(self):
         """memoryviews by format, shape and bytes; regular expressions by pattern and flags."""
         long = "a" * 300
@@ -495,8 +508,8 @@ def _typed_equal(a, b):
 def test_calls_share_a_key_exactly_when_their_arguments_are_equal(pair):
     """
     Two calls share a key exactly when their arguments are equal: the same
-    types throughout (1, 1.0 and True differ), equal values (NaN equal to
-    itself), dict and set order ignored.
+    types throughout (1, 1.0 and True differ, as do arrays of two dtypes),
+    equal values (NaN equal to itself), dict and set order ignored.
     """
     first, second = pair
 
@@ -506,3 +519,15 @@ def test_calls_share_a_key_exactly_when_their_arguments_are_equal(pair):
     keys = KeyBuilder(f, None)
 
     assert _typed_equal(first, second) == (keys.digest((first,), {}) == keys.digest((second,), {}))
+
+
+@settings(max_examples=300)
+@given(pairs(small_arrays))
+def test_arrays_share_a_key_exactly_when_equal(pair):
+    """
+    Two arrays share a key exactly when they have the same dtype and shape
+    and equal elements, NaN equal to NaN whatever its sign or payload.
+    """
+    first, second = pair
+
+    assert _typed_equal(first, second) == (encoded(first) == encoded(second))

@@ -14,7 +14,8 @@ Functions passed as values are keyed by their identity (name, code digest,
 defaults and closure values), never by ``id()``.
 
 This module knows values and :func:`register_key`'s table; it knows nothing
-of signatures, stamps or :class:`~jobstamps.StampKey`.
+of signatures, stamps or :class:`~jobstamps.StampKey`. numpy is never imported
+here: :mod:`._arrays` is, when a value's type comes from numpy.
 """
 
 from __future__ import annotations
@@ -293,15 +294,16 @@ def _registered(cls: type) -> Callable[[Any], object] | None:
 def _encode_numpy_or_pandas(
     value: object, cls: type, package: str, out: list[bytes], active: tuple[object, ...]
 ) -> None:
-    # Their reprs shorten and round: never keyed by them.
-    from . import _unkeyable
+    # Their reprs shorten and round: keyed exactly here, or refused.
+    from . import _arrays, _unkeyable
 
     if package == "pandas":
         raise _unkeyable.pandas(cls)
-    raise _unkeyable.numpy(
-        cls,
-        f"{_unkeyable.named(cls)} is a numpy object, and its repr shortens and rounds",
+    why = _arrays.encode(
+        value, out, lambda item, into: encode_value(item, into, active)
     )
+    if why is not None:
+        raise _unkeyable.numpy(cls, why)
 
 
 def _encode_callable(

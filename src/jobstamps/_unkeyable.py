@@ -148,12 +148,13 @@ def address(cls: type, text: str) -> Unkeyable:
 
 def numpy(cls: type, why: str) -> Unkeyable:
     """
-    A numpy object (*why* says what it is).
+    A numpy object that is not an array, a scalar or a dtype (*why* says
+    what it is).
     """
     return Unkeyable(
         why,
-        f"Teach jobstamps to key it with jobstamps.register_key({cls.__name__}, "
-        "func), where func returns its data as bytes or plain values.",
+        "Pass a numpy.ndarray (numpy.asarray() of it), or teach jobstamps to "
+        f"key it with jobstamps.register_key({cls.__name__}, func).",
         ignorable=False,
     )
 
