@@ -5,6 +5,7 @@ import pickle
 import re
 import subprocess
 import sys
+import threading
 from unittest.mock import Mock
 
 import attrs
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobstamps import StampKey
+from jobstamps import StampKey, jobstamped
 from jobstamps._key import Binder, KeyBuilder
 
 SAMPLE = [1, "two", b"3", 4.5, None, (6, [7]), {"8": {9}}, frozenset({"x"})]
@@ -255,3 +256,67 @@ def test_positional_fast_path_gives_the_general_digest(a, b):
 
     assert keys.key((a, b), {}).digest == keys.digest((a, b), {})
     assert keys.digest((a, b), {}) == keys.digest((a,), {"b": b})
+
+
+class TestIgnore:
+    def test_ignored_parameter_shares_the_stamp(self):
+        """f(1, verbose=True) hits the stamp of f(1, verbose=False) under ignore=("verbose",)."""
+        runs = []
+
+        @jobstamped(ignore=("verbose",))
+        def f(x, verbose=False):
+            runs.append((x, verbose))
+            return x * 2
+
+        assert 2 == f(1, verbose=False)
+        assert 2 == f(1, verbose=True)
+        assert 2 == f(1, True)
+        assert [(1, False)] == runs
+        assert (("x", 1),) == f.key(1, verbose=True).arguments
+
+    def test_ignored_star_parameters_leave_out_all_they_collect(self):
+        """Naming *args or **kwargs in ignore= leaves out everything it collects."""
+
+        def f(path, *flags, **options):
+            pass
+
+        keys = KeyBuilder(f, None, ignore=("flags", "options"))
+
+        assert keys.digest(("a",), {}) == keys.digest(("a", 1, 2), {"x": 3})
+        assert keys.digest(("a",), {}) != keys.digest(("b",), {})
+
+    def test_ignored_parameter_may_hold_anything(self):
+        """An ignored parameter is never keyed, so it may be a lock or a callback."""
+
+        def f(x, lock, progress=None):
+            pass
+
+        keys = KeyBuilder(f, None, ignore=("lock", "progress"))
+
+        assert keys.digest((1, threading.Lock()), {"progress": print}) == keys.digest((1, None), {})
+
+    def test_ignoring_changes_the_key(self):
+        """A function keyed with and without ignore= has different stamps."""
+
+        def f(x, verbose=False):
+            pass
+
+        assert KeyBuilder(f, None).digest((1,), {}) != KeyBuilder(f, None, ignore=("verbose",)).digest((1,), {})
+
+    def test_unknown_name_is_a_type_error_at_decoration(self):
+        """A name that is not a parameter is refused at once."""
+
+        def f(x, verbose=False):
+            return x
+
+        with pytest.raises(TypeError, match=r"ignore names 'verbos', which is not a parameter of .*f \(parameters: x, verbose\)"):
+            jobstamped(ignore=("verbos",))(f)
+
+    def test_a_single_name_must_be_wrapped(self):
+        """ignore="verbose" is refused with the fix: a tuple."""
+
+        def f(x, verbose=False):
+            pass
+
+        with pytest.raises(TypeError, match=r"ignore=\('verbose',\)"):
+            jobstamped(ignore="verbose")(f)

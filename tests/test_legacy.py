@@ -259,3 +259,16 @@ def test_method_switch_reuses_the_stamp(cwd):
         jobstamps_cache_output_directory=cwd,
         jobstamps_method=jobstamp.HashMethod,
     )
+
+
+def test_ignore_is_consumed_and_leaves_parameters_out(cwd):
+    """jobstamps_ignore= leaves parameters out of the key and is never passed on."""
+    job = MockJob()
+
+    def verbose_job(x, verbose=False):
+        return job(x, verbose)
+
+    jobstamp.run(verbose_job, 1, verbose=False, jobstamps_ignore=["verbose"])
+    jobstamp.run(verbose_job, 1, verbose=True, jobstamps_ignore=["verbose"])
+
+    assert [call(1, False)] == job.call_args_list

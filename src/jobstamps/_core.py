@@ -106,11 +106,12 @@ class Job:
         trust_store: bool = False,
         root: str | os.PathLike[str] | None = None,
         restore_outputs: bool = False,
+        ignore: Iterable[str] = (),
     ) -> None:
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
         self.func = func
-        self.keys = KeyBuilder(func, version, KEY_CONTEXT)
+        self.keys = KeyBuilder(func, version, KEY_CONTEXT, ignore)
         self._dependencies = _spec(dependencies, "dependencies")
         self._outputs = _spec(outputs, "outputs")
         self.method: Method = _methods.resolve(

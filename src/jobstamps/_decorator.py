@@ -18,6 +18,7 @@ from ._encode import register_key
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterable
 
     from ._core import PathSpec
     from ._remote import RemoteStore
@@ -121,6 +122,7 @@ def jobstamped(
     trust_store: bool = False,
     root: str | os.PathLike[str] | None = None,
     restore_outputs: bool = False,
+    ignore: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], JobstampedFunction[P, R]]: ...
 
 
@@ -139,6 +141,7 @@ def jobstamped(
     trust_store: bool = False,
     root: str | os.PathLike[str] | None = None,
     restore_outputs: bool = False,
+    ignore: Iterable[str] = (),
 ) -> JobstampedFunction[P, R] | Callable[[Callable[P, R]], JobstampedFunction[P, R]]:
     """
     Run the decorated function only when its arguments or files changed.
@@ -178,9 +181,14 @@ def jobstamped(
             work tree, else the current directory.
         restore_outputs: Keep the output files' contents with the stamp, so a
             hit whose outputs are missing writes them back instead of running.
+        ignore: Names of parameters left out of the key (naming a ``*args``
+            or ``**kwargs`` parameter leaves out all it collects): say
+            ``ignore=("verbose", "progress")``. Calls that differ only in
+            those share a stamp.
 
     Raises:
-        TypeError: An argument above is of the wrong kind.
+        TypeError: An argument above is of the wrong kind; *ignore* names
+            something that is not a parameter.
     """
 
     def decorate(f: Callable[P, R]) -> JobstampedFunction[P, R]:
@@ -197,6 +205,7 @@ def jobstamped(
             trust_store=trust_store,
             root=root,
             restore_outputs=restore_outputs,
+            ignore=ignore,
         )
         return JobstampedFunction(f, job)
 

@@ -18,7 +18,7 @@ from ._encode import encode as encode
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import inspect
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from ._stampkey import StampKey
 
@@ -174,26 +174,48 @@ class KeyBuilder:
 
     Everything that is the same for every call (the function's name, its
     *version*, its parameter names, and a *context* such as what makes a
-    stored result readable) is encoded once, here.
+    stored result readable) is encoded once, here. Parameters named in
+    *ignore* are left out.
+
+    Raises:
+        TypeError: *ignore* names something that is not a parameter.
     """
 
-    __slots__ = ("_exact", "_hasher", "_prefix", "binder", "function", "version")
+    __slots__ = ("_exact", "_hasher", "_kept", "binder", "function", "version")
 
     def __init__(
-        self, func: Callable[..., object], version: object, context: bytes = b""
+        self,
+        func: Callable[..., object],
+        version: object,
+        context: bytes = b"",
+        ignore: Iterable[str] = (),
     ) -> None:
+        ignore = _names(ignore)
         self.function = function_name(func)
         self.version = version
-        self.binder = Binder(func)
+        self.binder = binder = Binder(func)
+        unknown = sorted(n for n in ignore if n not in binder.names)
+        if unknown:
+            raise TypeError(
+                f"jobstamps: ignore names {', '.join(map(repr, unknown))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} not a parameter of "
+                f"{self.function} (parameters: {', '.join(binder.names) or 'none'})"
+            )
+        # Positions of the parameters keyed; None when all of them are.
+        kept = [i for i, name in enumerate(binder.names) if name not in ignore]
+        self._kept = None if len(kept) == len(binder.names) else tuple(kept)
         parts = [KEY_FORMAT, b"%d:%b" % (len(context), context)]
         encode(self.function, parts, "the function's name")
         encode(version, parts, "version")
-        encode(self.binder.names, parts, "the parameter names")
-        self._prefix = b"".join(parts)
+        encode(self._names_kept(), parts, "the parameter names")
         # Copying a hasher that has seen the prefix is cheaper than hashing
         # the prefix again.
-        self._hasher = blake2b(self._prefix, digest_size=20)
-        self._exact = self.binder.exact
+        self._hasher = blake2b(b"".join(parts), digest_size=20)
+        self._exact = binder.exact if self._kept is None else -1
+
+    def _names_kept(self) -> tuple[str, ...]:
+        names = self.binder.names
+        return names if self._kept is None else tuple(names[i] for i in self._kept)
 
     def digest(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
         if not kwargs and len(args) == self._exact:
@@ -215,8 +237,13 @@ class KeyBuilder:
 
     def digest_of_bound(self, values: tuple[object, ...]) -> str:
         parts: list[bytes] = []
-        for name, value in zip(self.binder.names, values, strict=True):
-            encode(value, parts, name)
+        if self._kept is None:
+            for name, value in zip(self.binder.names, values, strict=True):
+                encode(value, parts, name)
+        else:
+            names = self.binder.names
+            for i in self._kept:
+                encode(values[i], parts, names[i])
         hasher = self._hasher.copy()
         hasher.update(b"".join(parts))
         return hasher.hexdigest()
@@ -226,9 +253,29 @@ class KeyBuilder:
         from ._stampkey import StampKey
 
         values = self.binder.bind(args, kwargs)
+        names = self.binder.names
+        kept = range(len(names)) if self._kept is None else self._kept
         return StampKey(
             function=self.function,
             version=self.version,
-            arguments=tuple(zip(self.binder.names, values, strict=True)),
+            arguments=tuple((names[i], values[i]) for i in kept),
             digest=self.digest_of_bound(values),
         )
+
+
+def _names(ignore: Iterable[str]) -> frozenset[str]:
+    if isinstance(ignore, str | bytes):
+        raise TypeError(
+            f"jobstamps: ignore must be an iterable of names, not the single "
+            f"name {ignore!r}; wrap it in a tuple: ignore=({ignore!r},)"
+        )
+    try:
+        names = frozenset(ignore)
+    except TypeError:
+        raise TypeError(
+            f"jobstamps: ignore must be an iterable of names, not {ignore!r}"
+        ) from None
+    bad = next((n for n in names if not isinstance(n, str)), None)
+    if bad is not None:
+        raise TypeError(f"jobstamps: ignore must hold names (str), not {bad!r}")
+    return names

@@ -57,3 +57,17 @@ method: Method = HashMethod()
 value: object = run(len, "abc", jobstamps_dependencies=["a"])
 stale: str | None = out_of_date(len, "abc")
 legacy: object = jobstamp.run(len, "x", jobstamps_method=jobstamp.HashMethod)
+
+
+@jobstamped(ignore=("verbose", "progress"))
+def quiet(path: str, *, verbose: bool = False, progress: object = None) -> int:
+    return len(path)
+
+
+@jobstamped(ignore=["progress"], version=2)
+def scaled(x: float, progress: object = None) -> float:
+    return x
+
+
+n: int = quiet("a", verbose=True)
+ignored: object = jobstamp.run(quiet, "a", verbose=True, jobstamps_ignore=("verbose",))
