@@ -179,6 +179,20 @@ class TestAcrossProcesses:
         assert "6 pkg.one:compute\n" == first.stdout
         assert "500 pkg.two:compute\n" == second.stdout
 
+    def test_edited_function_runs_again_and_moved_one_still_hits(self, tmp_path):
+        """An edit to the body retires the stamps; moving the function down keeps them."""
+        script = tmp_path / "job.py"
+        write(script, SCRIPT.format(body="x + 1"))
+        first = python("job.py", cwd=tmp_path)
+        write(script, SCRIPT.format(body="x + 2"))
+        edited = python("job.py", cwd=tmp_path)
+        write(script, "# moved down\n\n\nimport os\n\n\n" + SCRIPT.format(body="x + 1"))
+        moved = python("job.py", cwd=tmp_path)
+
+        assert ("6 job.py:compute\n", "ran\n") == (first.stdout, first.stderr)
+        assert ("7 job.py:compute\n", "ran\n") == (edited.stdout, edited.stderr)
+        assert ("6 job.py:compute\n", "") == (moved.stdout, moved.stderr)
+
     def test_two_checkouts_of_one_script_share_stamps(self, tmp_path):
         """The same script in two git checkouts is one function: the second run hits."""
         for checkout in ("one", "two"):

@@ -36,7 +36,7 @@ def counted(**options):
     def job(x, y=2):
         return counter(x, y)
 
-    decorated = jobstamped(**options)(job)
+    decorated = jobstamped(ignore=("counter",), **options)(job)
     return decorated, counter
 
 
@@ -45,7 +45,7 @@ class TestDecorator:
         """@jobstamped without arguments runs a call once."""
         runs = []
 
-        @jobstamped
+        @jobstamped(ignore=("runs",))
         def double(x):
             runs.append(x)
             return x * 2
@@ -142,9 +142,9 @@ class TestDecorator:
         def job(x):
             return counter(x)
 
-        jobstamped(version=1)(job)(1)
-        jobstamped(version=1)(job)(1)
-        jobstamped(version=2)(job)(1)
+        jobstamped(version=1, ignore=("counter",))(job)(1)
+        jobstamped(version=1, ignore=("counter",))(job)(1)
+        jobstamped(version=2, ignore=("counter",))(job)(1)
 
         assert 2 == len(counter.calls)
 
@@ -157,7 +157,7 @@ class TestDecorator:
                 return counter(module, x)
 
             job.__module__ = module
-            return jobstamped(job)
+            return jobstamped(ignore=("counter", "module"))(job)
 
         assert make("one")(1) != make("two")(1)
         assert 2 == len(counter.calls)
@@ -173,7 +173,7 @@ class TestDecorator:
             def __repr__(self):
                 return f"Linter({self.strict})"
 
-            @jobstamped
+            @jobstamped(ignore=("runs",))
             def lint(self, path):
                 runs.append((self.strict, path))
                 return self.strict
@@ -376,8 +376,8 @@ class TestMethodIsNotPartOfTheKey:
         def job(x):
             return counter(x)
 
-        jobstamped(dependencies=[dep], method=first)(job)(1)
-        again = jobstamped(dependencies=[dep], method=second)(job)
+        jobstamped(dependencies=[dep], method=first, ignore=("counter",))(job)(1)
+        again = jobstamped(dependencies=[dep], method=second, ignore=("counter",))(job)
 
         assert again.out_of_date(1) is None
         again(1)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import inspect
+import os
+import pathlib
 import pickle
 import re
 import subprocess
@@ -14,34 +16,38 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobstamps import StampKey, jobstamped
-from jobstamps._key import Binder, KeyBuilder
+from jobstamps._key import KEY_FORMAT, Binder, KeyBuilder
 
 SAMPLE = [1, "two", b"3", 4.5, None, (6, [7]), {"8": {9}}, frozenset({"x"})]
 
 
+def sample_job(a, b):
+    return [a, b]
+
+
 def test_digest_is_the_same_in_another_process():
     """Digests don't depend on the process: no hash(), no addresses."""
-
-    def f(a, b):
-        pass
-
-    here = KeyBuilder(f, version=3).digest((SAMPLE, "b"), {})
+    here = KeyBuilder(sample_job, version=3).digest((SAMPLE, "b"), {})
     code = (
         "from jobstamps._key import KeyBuilder\n"
-        "def f(a, b): pass\n"
-        "f.__module__ = 'tests.test_key'\n"
-        "f.__qualname__ = 'test_digest_is_the_same_in_another_process.<locals>.f'\n"
-        f"print(KeyBuilder(f, version=3).digest(({SAMPLE!r}, 'b'), {{}}))\n"
+        "from tests.test_key import sample_job\n"
+        f"print(KeyBuilder(sample_job, version=3).digest(({SAMPLE!r}, 'b'), {{}}))\n"
     )
     there = subprocess.run(
         [sys.executable, "-c", code],
         check=True,
         capture_output=True,
         text=True,
-        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+        cwd=pathlib.Path(__file__).parent.parent,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
     ).stdout.strip()
 
     assert here == there
+
+
+def test_key_format_is_the_second():
+    """Keys are of the second format: stamps of jobstamps 1.0.0 miss once."""
+    assert b"jobstamps-key/2\0" == KEY_FORMAT
 
 
 def func_plain(a, b=2, *args, c, d=4, **kwargs):
@@ -228,6 +234,7 @@ class TestStampKey:
             "version": "v1",
             "arguments": (("a", 1), ("b", 2)),
             "digest": key.digest,
+            "closure": (),
         } == attrs.asdict(key, recurse=False)
 
     def test_equal_by_function_and_digest(self):
@@ -263,7 +270,7 @@ class TestIgnore:
         """f(1, verbose=True) hits the stamp of f(1, verbose=False) under ignore=("verbose",)."""
         runs = []
 
-        @jobstamped(ignore=("verbose",))
+        @jobstamped(ignore=("verbose", "runs"))
         def f(x, verbose=False):
             runs.append((x, verbose))
             return x * 2
@@ -304,12 +311,13 @@ class TestIgnore:
         assert KeyBuilder(f, None).digest((1,), {}) != KeyBuilder(f, None, ignore=("verbose",)).digest((1,), {})
 
     def test_unknown_name_is_a_type_error_at_decoration(self):
-        """A name that is not a parameter is refused at once."""
+        """A name that is neither a parameter nor a closure variable is refused at once."""
+        scale = 2
 
         def f(x, verbose=False):
-            return x
+            return x * scale
 
-        with pytest.raises(TypeError, match=r"ignore names 'verbos', which is not a parameter of .*f \(parameters: x, verbose\)"):
+        with pytest.raises(TypeError, match=r"ignore names 'verbos', which is neither a parameter nor a closure variable of .*f \(parameters: x, verbose; closure variables: scale\)"):
             jobstamped(ignore=("verbos",))(f)
 
     def test_a_single_name_must_be_wrapped(self):

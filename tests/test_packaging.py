@@ -57,7 +57,8 @@ def light_imports(code: str) -> list[str]:
     probe = (
         f"{code}\n"
         "import sys\n"
-        "heavy = ('attr', 'attrs', 'typing', 'jobstamps._stampkey', 'jobstamps._protocol')\n"
+        "heavy = ('attr', 'attrs', 'numpy', 'jobstamps._stampkey', 'jobstamps._protocol',\n"
+        "         'jobstamps._arrays', 'jobstamps._unkeyable')\n"
         "print(' '.join(m for m in heavy if m in sys.modules))\n"
     )
     return subprocess.run(
@@ -65,23 +66,39 @@ def light_imports(code: str) -> list[str]:
     ).stdout.split()
 
 
-def test_key_and_method_are_imported_when_asked_for():
-    """StampKey comes with attrs and Method with typing, on first use."""
-    assert [] == light_imports("import jobstamps, jobstamps.jobstamp")
-    assert ["typing", "jobstamps._protocol"] == light_imports("import jobstamps\njobstamps.Method\n")
-    assert ["attr", "attrs", "typing", "jobstamps._stampkey"] == light_imports("import jobstamps\njobstamps.StampKey\n")
-
-
-def test_a_decorated_hit_builds_no_key(tmp_path):
+def test_a_decorated_hit_imports_neither_attrs_nor_numpy(tmp_path):
     """A stamped function's run and hit build no StampKey, so attrs is not imported."""
     code = (
         "import os\n"
         f"os.environ['JOBSTAMPS_CACHE_DIR'] = {str(tmp_path)!r}\n"
         "from jobstamps import jobstamped\n"
-        "@jobstamped\n"
-        "def f(x, y='a'):\n"
-        "    return [x, y]\n"
+        "def make(limit):\n"
+        "    @jobstamped\n"
+        "    def f(x, y='a'):\n"
+        "        return [x, y, limit]\n"
+        "    return f\n"
+        "f = make(3)\n"
         "f(1); f(1); f(1, y='b'); f.out_of_date(1)\n"
     )
 
-    assert ["typing"] == light_imports(code)
+    assert [] == light_imports(code)
+
+
+def test_a_cached_command_imports_no_key_extras(tmp_path):
+    """A cached jobstamp run keys its command without attrs, numpy or the refusal messages."""
+    code = (
+        "import os\n"
+        f"os.environ['JOBSTAMPS_CACHE_DIR'] = {str(tmp_path)!r}\n"
+        "from jobstamps._cli import main\n"
+        "assert main(['jobstamp', '--', 'true']) == 0\n"
+        "assert main(['jobstamp', '--', 'true']) == 0\n"
+    )
+
+    assert [] == light_imports(code)
+
+
+def test_key_and_method_are_imported_when_asked_for():
+    """StampKey and Method come with attrs and typing, on first use."""
+    code = "import jobstamps\njobstamps.StampKey\njobstamps.Method\n"
+
+    assert ["attr", "attrs", "jobstamps._stampkey", "jobstamps._protocol"] == light_imports(code)

@@ -209,7 +209,7 @@ class TestConcurrency:
         ran = collections.Counter()
         barrier = threading.Barrier(16)
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("ran",))
         def square(x):
             ran[x] += 1
             time.sleep(0.01)  # widen the window the lock must cover
@@ -366,7 +366,7 @@ class TestCorruption:
     def _job(self, cache):
         ran = []
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("ran",))
         def f(x):
             ran.append(x)
             return {"x": x, "data": list(range(20))}
@@ -441,7 +441,7 @@ class TestCorruption:
         caplog.set_level(logging.DEBUG, logger="jobstamps")
         ran = []
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("ran",))
         def f():
             ran.append(1)
             return 5
@@ -490,7 +490,7 @@ class TestUnwritable:
         try:
             ran = []
 
-            @jobstamped(cache_dir=mount)
+            @jobstamped(cache_dir=mount, ignore=("ran",))
             def big(n):
                 ran.append(n)
                 return b"x" * n
@@ -603,7 +603,7 @@ class TestUnpicklable:
         """
         lock = threading.Lock()
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("lock",))
         def f():
             return lock
 
@@ -776,7 +776,7 @@ class TestPaths:
         link.symlink_to(one)
         ran = []
 
-        @jobstamped(cache_dir=cache, dependencies=[link])
+        @jobstamped(cache_dir=cache, dependencies=[link], ignore=("ran",))
         def f():
             ran.append(1)
             return link.read_text()

@@ -182,13 +182,15 @@ def jobstamped(
         restore_outputs: Keep the output files' contents with the stamp, so a
             hit whose outputs are missing writes them back instead of running.
         ignore: Names of parameters left out of the key (naming a ``*args``
-            or ``**kwargs`` parameter leaves out all it collects): say
+            or ``**kwargs`` parameter leaves out all it collects), and of
+            closure variables left out of the function's identity: say
             ``ignore=("verbose", "progress")``. Calls that differ only in
             those share a stamp.
 
     Raises:
         TypeError: An argument above is of the wrong kind; *ignore* names
-            something that is not a parameter.
+            something that is neither a parameter nor a closure variable; a
+            value the function closes over can't be keyed.
     """
 
     def decorate(f: Callable[P, R]) -> JobstampedFunction[P, R]:

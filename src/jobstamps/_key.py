@@ -1,11 +1,16 @@
 """
-How a call becomes a key: binding, canonical encoding, and the digest.
+How a call becomes a key: binding, the layout of a key, and its digest.
 
 A call is bound to its function's signature with defaults applied, so
 ``f(1, b=2)``, ``f(1, 2)`` and ``f(1)`` (``b=2`` by default) are one call.
-Its arguments are encoded canonically (:mod:`._encode`): into bytes that are
-equal exactly when the values are, in every process. The digest of those bytes names the stamp; a
-:class:`~jobstamps.StampKey` (an attrs class) is built only when asked for.
+Its arguments are encoded canonically (:mod:`._encode`) after the function's
+identity (:mod:`._identity`: name, code digest, closure values) and its
+*version*; the digest of those bytes names the stamp. Parameters and closure
+variables named in *ignore* are left out.
+
+This module knows nothing of stamps, and builds a :class:`~jobstamps.StampKey`
+(an attrs class) only when :meth:`KeyBuilder.key` asks for one: a hit works
+with the digest alone.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from ._code import FunctionType
 from ._code import blake2b as blake2b
 from ._code import function_name as function_name
 from ._encode import encode as encode
+from ._identity import Identity
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._stampkey import StampKey
 
-KEY_FORMAT = b"jobstamps-key/1\0"
+KEY_FORMAT = b"jobstamps-key/2\0"
 
 
 _CO_VARARGS = 0x04
@@ -172,16 +178,25 @@ class KeyBuilder:
     """
     Turns calls of one function into stamp digests and :class:`StampKey`\\ s.
 
-    Everything that is the same for every call (the function's name, its
+    Everything that is the same for every call (the function's identity, its
     *version*, its parameter names, and a *context* such as what makes a
-    stored result readable) is encoded once, here. Parameters named in
-    *ignore* are left out.
+    stored result readable) is encoded once, here.
 
     Raises:
-        TypeError: *ignore* names something that is not a parameter.
+        TypeError: *ignore* names something that is neither a parameter nor
+            a closure variable, or a closure value can't be keyed.
     """
 
-    __slots__ = ("_exact", "_hasher", "_kept", "binder", "function", "version")
+    __slots__ = (
+        "_exact",
+        "_hasher",
+        "_identity",
+        "_kept",
+        "_live",
+        "binder",
+        "function",
+        "version",
+    )
 
     def __init__(
         self,
@@ -191,21 +206,29 @@ class KeyBuilder:
         ignore: Iterable[str] = (),
     ) -> None:
         ignore = _names(ignore)
-        self.function = function_name(func)
+        self._identity = identity = Identity(func, ignore)
+        self.function = identity.name
         self.version = version
         self.binder = binder = Binder(func)
-        unknown = sorted(n for n in ignore if n not in binder.names)
+        unknown = sorted(
+            n for n in ignore if n not in binder.names and n not in identity.variables
+        )
         if unknown:
             raise TypeError(
                 f"jobstamps: ignore names {', '.join(map(repr, unknown))}, which "
-                f"{'is' if len(unknown) == 1 else 'are'} not a parameter of "
-                f"{self.function} (parameters: {', '.join(binder.names) or 'none'})"
+                f"{'is' if len(unknown) == 1 else 'are'} neither a parameter nor "
+                f"a closure variable of {self.function} (parameters: "
+                f"{', '.join(binder.names) or 'none'}; closure variables: "
+                f"{', '.join(identity.variables) or 'none'})"
             )
         # Positions of the parameters keyed; None when all of them are.
         kept = [i for i, name in enumerate(binder.names) if name not in ignore]
         self._kept = None if len(kept) == len(binder.names) else tuple(kept)
+        identity.check()
+        self._live = identity.changes
         parts = [KEY_FORMAT, b"%d:%b" % (len(context), context)]
         encode(self.function, parts, "the function's name")
+        parts.append(identity.fixed)
         encode(version, parts, "version")
         encode(self._names_kept(), parts, "the parameter names")
         # Copying a hasher that has seen the prefix is cheaper than hashing
@@ -232,6 +255,10 @@ class KeyBuilder:
                 else:
                     break
             else:
+                if self._live:
+                    live: list[bytes] = []
+                    self._identity.encode_live(live)
+                    hasher.update(b"".join(live))
                 return hasher.hexdigest()
         return self.digest_of_bound(self.binder.bind(args, kwargs))
 
@@ -244,12 +271,13 @@ class KeyBuilder:
             names = self.binder.names
             for i in self._kept:
                 encode(values[i], parts, names[i])
+        if self._live:
+            self._identity.encode_live(parts)
         hasher = self._hasher.copy()
         hasher.update(b"".join(parts))
         return hasher.hexdigest()
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
-        # attrs is imported here, never on the way to a hit.
         from ._stampkey import StampKey
 
         values = self.binder.bind(args, kwargs)
@@ -260,6 +288,7 @@ class KeyBuilder:
             version=self.version,
             arguments=tuple((names[i], values[i]) for i in kept),
             digest=self.digest_of_bound(values),
+            closure=self._identity.closure(),
         )
 
 

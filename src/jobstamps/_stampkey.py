@@ -18,12 +18,14 @@ class StampKey:
 
     Two calls share a stamp exactly when their keys are equal, that is when
     their *function* and *digest* are; *digest* is a stable hex digest of
-    everything else, the same in every process
-    and on every machine. *arguments* are the arguments, bound to the
-    function's parameters with defaults applied.
+    everything else (and of the function's code), the same in every process
+    and on every machine. *arguments* are the keyed arguments, bound to the
+    function's parameters with defaults applied, and *closure* the values of
+    the closure variables keyed with them.
     """
 
     function: str
     version: object = attrs.field(eq=False)
     arguments: tuple[tuple[str, object], ...] = attrs.field(eq=False)
     digest: str
+    closure: tuple[tuple[str, object], ...] = attrs.field(default=(), eq=False)

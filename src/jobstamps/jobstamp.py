@@ -10,8 +10,8 @@ that are consumed here and never passed on:
 - ``jobstamps_cache_output_directory``: where stamps are kept (default: the
   same as ``@jobstamped``'s, no longer the shared temporary directory).
 - ``jobstamps_method``: :class:`MTimeMethod` (default) or :class:`HashMethod`.
-- ``jobstamps_ignore``: names of parameters left out of the key, as
-  ``ignore=`` of ``@jobstamped``.
+- ``jobstamps_ignore``: names of parameters and closure variables left out
+  of the key, as ``ignore=`` of ``@jobstamped``.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def _job_for(
         return _job(func, method, cache_dir, ignore), deps, outs
     if len(_jobs) >= _MAX_JOBS:
         _jobs.clear()
+    # The function's identity (its code digest) is worked out here, once.
     job = _jobs[identity] = _job(func, method, cache_dir, ignore)
     return job, deps, outs
 

@@ -71,3 +71,4 @@ def scaled(x: float, progress: object = None) -> float:
 
 n: int = quiet("a", verbose=True)
 ignored: object = jobstamp.run(quiet, "a", verbose=True, jobstamps_ignore=("verbose",))
+closure: tuple[tuple[str, object], ...] = lint.key("a.py").closure
