@@ -27,8 +27,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobstamps import jobstamped
-from jobstamps._encode import encode, register_key
+import jobstamps
+from jobstamps import jobstamped, register_key
+from jobstamps._encode import encode
 from jobstamps._key import KeyBuilder, function_name
 
 from .strategies import arguments, keyable_values, pairs, small_arrays
@@ -470,6 +471,11 @@ class TestRegisterKey:
             register_key("str", len)
         with pytest.raises(TypeError, match="not callable"):
             register_key(str, "len")
+
+    def test_it_is_public(self):
+        """register_key is exported by jobstamps."""
+        assert "register_key" in jobstamps.__all__
+        assert jobstamps.register_key is register_key
 
 
 class TestContainers:

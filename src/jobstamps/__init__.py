@@ -12,12 +12,14 @@ __all__ = [
     "StampKey",
     "jobstamped",
     "out_of_date",
+    "register_key",
     "run",
 ]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._decorator import JobstampedFunction, jobstamped
+    from ._encode import register_key
     from ._methods import HashMethod, MTimeMethod
     from ._protocol import Method
     from ._stampkey import StampKey
@@ -34,6 +36,7 @@ _SOURCES = {
     "StampKey": "._stampkey",
     "jobstamped": "._decorator",
     "out_of_date": ".jobstamp",
+    "register_key": "._encode",
     "run": ".jobstamp",
 }
 

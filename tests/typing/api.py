@@ -16,6 +16,7 @@ from jobstamps import (
     jobstamp,
     jobstamped,
     out_of_date,
+    register_key,
     run,
 )
 
@@ -72,3 +73,16 @@ def scaled(x: float, progress: object = None) -> float:
 n: int = quiet("a", verbose=True)
 ignored: object = jobstamp.run(quiet, "a", verbose=True, jobstamps_ignore=("verbose",))
 closure: tuple[tuple[str, object], ...] = lint.key("a.py").closure
+
+
+class Matrix:
+    def __init__(self, rows: list[list[float]]) -> None:
+        self.rows = rows
+
+
+def rows_of(matrix: Matrix) -> list[list[float]]:
+    return matrix.rows
+
+
+register_key(Matrix, rows_of)
+register_key(Matrix, lambda matrix: tuple(map(tuple, matrix.rows)))
