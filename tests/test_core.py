@@ -36,7 +36,7 @@ def counted(**options):
     def job(x, y=2):
         return counter(x, y)
 
-    decorated = jobstamped(**options)(job)
+    decorated = jobstamped(ignore=("counter",), **options)(job)
     return decorated, counter
 
 
@@ -45,7 +45,7 @@ class TestDecorator:
         """@jobstamped without arguments runs a call once."""
         runs = []
 
-        @jobstamped
+        @jobstamped(ignore=("runs",))
         def double(x):
             runs.append(x)
             return x * 2
@@ -142,9 +142,9 @@ class TestDecorator:
         def job(x):
             return counter(x)
 
-        jobstamped(version=1)(job)(1)
-        jobstamped(version=1)(job)(1)
-        jobstamped(version=2)(job)(1)
+        jobstamped(version=1, ignore=("counter",))(job)(1)
+        jobstamped(version=1, ignore=("counter",))(job)(1)
+        jobstamped(version=2, ignore=("counter",))(job)(1)
 
         assert 2 == len(counter.calls)
 
@@ -157,7 +157,7 @@ class TestDecorator:
                 return counter(module, x)
 
             job.__module__ = module
-            return jobstamped(job)
+            return jobstamped(ignore=("counter", "module"))(job)
 
         assert make("one")(1) != make("two")(1)
         assert 2 == len(counter.calls)
@@ -173,7 +173,7 @@ class TestDecorator:
             def __repr__(self):
                 return f"Linter({self.strict})"
 
-            @jobstamped
+            @jobstamped(ignore=("runs",))
             def lint(self, path):
                 runs.append((self.strict, path))
                 return self.strict
@@ -376,8 +376,8 @@ class TestMethodIsNotPartOfTheKey:
         def job(x):
             return counter(x)
 
-        jobstamped(dependencies=[dep], method=first)(job)(1)
-        again = jobstamped(dependencies=[dep], method=second)(job)
+        jobstamped(dependencies=[dep], method=first, ignore=("counter",))(job)(1)
+        again = jobstamped(dependencies=[dep], method=second, ignore=("counter",))(job)
 
         assert again.out_of_date(1) is None
         again(1)
@@ -399,7 +399,7 @@ class TestEnvironment:
         """JOBSTAMPS_DISABLED runs every call and leaves existing stamps alone."""
         job, counter = counted()
         job(1)
-        path = job._job.stamp_path((1,), {})
+        path = job._jobstamps_job.stamp_path((1,), {})
         def snapshot():
             with open(path, "rb") as f:
                 return os.stat(path).st_mtime_ns, f.read()
@@ -412,7 +412,7 @@ class TestEnvironment:
 
         assert 3 == len(counter.calls)
         assert before == snapshot()
-        assert not os.path.exists(job._job.stamp_path((2,), {}))
+        assert not os.path.exists(job._jobstamps_job.stamp_path((2,), {}))
         monkeypatch.delenv("JOBSTAMPS_DISABLED")
         job(1)
         assert 3 == len(counter.calls)
@@ -476,8 +476,8 @@ class TestEnvironment:
 
         job(1)
 
-        assert job._job.stamp_path((1,), {}).startswith(str(tmp_path / "elsewhere"))
-        assert os.path.isfile(job._job.stamp_path((1,), {}))
+        assert job._jobstamps_job.stamp_path((1,), {}).startswith(str(tmp_path / "elsewhere"))
+        assert os.path.isfile(job._jobstamps_job.stamp_path((1,), {}))
 
     def test_default_cache_dir_is_the_users_and_private(self, monkeypatch, tmp_path):
         """Without settings, stamps go to $XDG_CACHE_HOME/jobstamps, created 0700."""
@@ -488,7 +488,7 @@ class TestEnvironment:
         job(1)
 
         root = tmp_path / "xdg" / "jobstamps"
-        assert job._job.stamp_path((1,), {}).startswith(str(root))
+        assert job._jobstamps_job.stamp_path((1,), {}).startswith(str(root))
         assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
 
     def test_cache_dir_argument(self, tmp_path):
@@ -496,7 +496,7 @@ class TestEnvironment:
         job, _ = counted(cache_dir=tmp_path / "mine")
         job(1)
 
-        assert job._job.stamp_path((1,), {}).startswith(str(tmp_path / "mine"))
+        assert job._jobstamps_job.stamp_path((1,), {}).startswith(str(tmp_path / "mine"))
 
 
 class TestFailures:
@@ -522,7 +522,7 @@ class TestFailures:
         """A corrupt stamp makes the call run and is replaced by a good one."""
         job, counter = counted()
         job(1)
-        path = job._job.stamp_path((1,), {})
+        path = job._jobstamps_job.stamp_path((1,), {})
         with open(path, "wb") as f:
             f.write(garbage)
 
@@ -612,7 +612,7 @@ def test_stamp_holds_a_pickle_of_the_result():
     job(1)
     from jobstamps._store import DirectoryStore
 
-    stamp = DirectoryStore("unused").load(job._job.stamp_path((1,), {}))
+    stamp = DirectoryStore("unused").load(job._jobstamps_job.stamp_path((1,), {}))
 
     assert ["result", 1, 2] == pickle.loads(stamp.result)
 
@@ -629,7 +629,7 @@ def test_stamp_records_how_long_the_run_took(tmp_path):
     before = time.perf_counter_ns()
     slow()
     elapsed = time.perf_counter_ns() - before
-    stamp = read_stamp(slow._job.stamp_path((), {}))
+    stamp = read_stamp(slow._jobstamps_job.stamp_path((), {}))
 
     assert 50_000_000 <= stamp.duration_ns <= elapsed
 

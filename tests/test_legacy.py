@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from unittest.mock import Mock, call
 
@@ -259,3 +260,79 @@ def test_method_switch_reuses_the_stamp(cwd):
         jobstamps_cache_output_directory=cwd,
         jobstamps_method=jobstamp.HashMethod,
     )
+
+
+def test_ignore_is_consumed_and_leaves_parameters_out(cwd):
+    """jobstamps_ignore= leaves parameters out of the key and is never passed on."""
+    job = MockJob()
+
+    def verbose_job(x, verbose=False):
+        return job(x, verbose)
+
+    jobstamp.run(verbose_job, 1, verbose=False, jobstamps_ignore=["verbose", "job"])
+    jobstamp.run(verbose_job, 1, verbose=True, jobstamps_ignore=["verbose", "job"])
+
+    assert [call(1, False)] == job.call_args_list
+
+
+def test_ignore_takes_closure_variables(cwd):
+    """jobstamps_ignore= names closure variables too; a closure over a lock needs it."""
+    lock = threading.Lock()
+
+    def guarded(x):
+        with lock:
+            return x
+
+    with pytest.raises(TypeError, match=r"closure variable 'lock'.*ignore=\('lock',\)"):
+        jobstamp.run(guarded, 1)
+    assert 1 == jobstamp.run(guarded, 1, jobstamps_ignore=("lock",))
+
+
+def test_lambdas_do_not_share_stamps(cwd):
+    """Two lambdas run through jobstamp.run return their own results."""
+    assert 6 == jobstamp.run(lambda x: x + 1, 5)
+    assert 500 == jobstamp.run(lambda x: x * 100, 5)
+
+
+def run_in_thread(call, timeout=30):
+    """
+    call() in another thread; a deadlock fails the test instead of hanging it.
+    """
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "deadlocked"
+    return outcome[0]
+
+
+def test_run_of_a_decorated_function(cwd):
+    """jobstamp.run(g) of a stamped g runs, stamps its own result, and does not deadlock."""
+    runs = []
+
+    @jobstamps.jobstamped(ignore=("runs",))
+    def g(x):
+        runs.append(x)
+        return x * 2
+
+    assert 4 == run_in_thread(lambda: jobstamp.run(g, 2))
+    assert 4 == run_in_thread(lambda: jobstamp.run(g, 2))
+    assert 4 == g(2)
+    assert [2] == runs
+    assert jobstamp.out_of_date(g, 2) is None
+
+
+def test_a_stamp_asked_for_while_it_is_being_made_does_not_wait(cwd):
+    """A job whose run asks for its own stamp (an ignored flag differs) runs on instead of waiting for itself."""
+    runs = []
+
+    def outer(x, nested):
+        runs.append(nested)
+        if not nested:
+            return jobstamp.run(outer, x, True, jobstamps_ignore=("nested", "runs"))
+        return x
+
+    assert 3 == run_in_thread(lambda: jobstamp.run(outer, 3, False, jobstamps_ignore=("nested", "runs")))
+    assert [False, True] == runs
+    assert 3 == jobstamp.run(outer, 3, False, jobstamps_ignore=("nested", "runs"))
+    assert [False, True] == runs

@@ -203,3 +203,29 @@ class TestResolve:
 
         with pytest.raises(TypeError, match="constructible without arguments"):
             resolve(Needs)
+
+
+class TestProtocol:
+    def test_built_in_methods_are_methods(self):
+        """isinstance() tells the built-in methods are Methods."""
+        assert isinstance(HashMethod(), Method)
+        assert isinstance(MTimeMethod(), Method)
+
+    def test_duck_typed_method_is_a_method(self):
+        """A user's class with fingerprint() and check(), not inheriting, is a Method."""
+
+        class Always:
+            def fingerprint(self, path, stat):
+                return (0, 0, None, 0)
+
+            def check(self, path, stat, recorded):
+                return recorded
+
+        assert isinstance(Always(), Method)
+        assert not isinstance(object(), Method)
+
+    def test_it_is_a_typing_protocol(self):
+        """Method is a typing.Protocol."""
+        import typing
+
+        assert typing.Protocol in Method.__mro__

@@ -48,3 +48,57 @@ def test_importing_the_core_stays_light():
     ).stdout.strip()
 
     assert "" == heavy
+
+
+def light_imports(code: str) -> list[str]:
+    """
+    The heavy modules imported by running *code* in a fresh interpreter.
+    """
+    probe = (
+        f"{code}\n"
+        "import sys\n"
+        "heavy = ('attr', 'attrs', 'numpy', 'jobstamps._stampkey', 'jobstamps._protocol',\n"
+        "         'jobstamps._arrays', 'jobstamps._unkeyable')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+def test_a_decorated_hit_imports_neither_attrs_nor_numpy(tmp_path):
+    """A stamped function's run and hit build no StampKey, so attrs is not imported."""
+    code = (
+        "import os\n"
+        f"os.environ['JOBSTAMPS_CACHE_DIR'] = {str(tmp_path)!r}\n"
+        "from jobstamps import jobstamped\n"
+        "def make(limit):\n"
+        "    @jobstamped\n"
+        "    def f(x, y='a'):\n"
+        "        return [x, y, limit]\n"
+        "    return f\n"
+        "f = make(3)\n"
+        "f(1); f(1); f(1, y='b'); f.out_of_date(1)\n"
+    )
+
+    assert [] == light_imports(code)
+
+
+def test_a_cached_command_imports_no_key_extras(tmp_path):
+    """A cached jobstamp run keys its command without attrs, numpy or the refusal messages."""
+    code = (
+        "import os\n"
+        f"os.environ['JOBSTAMPS_CACHE_DIR'] = {str(tmp_path)!r}\n"
+        "from jobstamps._cli import main\n"
+        "assert main(['jobstamp', '--', 'true']) == 0\n"
+        "assert main(['jobstamp', '--', 'true']) == 0\n"
+    )
+
+    assert [] == light_imports(code)
+
+
+def test_key_and_method_are_imported_when_asked_for():
+    """StampKey and Method come with attrs and typing, on first use."""
+    code = "import jobstamps\njobstamps.StampKey\njobstamps.Method\n"
+
+    assert ["attr", "attrs", "jobstamps._stampkey", "jobstamps._protocol"] == light_imports(code)

@@ -283,7 +283,7 @@ class TestFaults:
         """A remote that dies while the job runs: correct result, local stamp kept."""
         runs_seen = []
 
-        @jobstamped(store=redis_server.url, secret=SECRET, method=HashMethod, cache_dir=tmp_path / "c")
+        @jobstamped(store=redis_server.url, secret=SECRET, method=HashMethod, cache_dir=tmp_path / "c", ignore=("runs_seen", "redis_server"))
         def job(x):
             runs_seen.append(x)
             redis_server.stop()
@@ -316,7 +316,7 @@ class TestFaults:
 
         for cache in ("one", "two"):
             shared = jobstamped(
-                store=redis_url, trust_store=True, method=HashMethod, cache_dir=tmp_path / cache
+                store=redis_url, trust_store=True, method=HashMethod, cache_dir=tmp_path / cache, ignore=("runs_seen",)
             )(job)
             assert "unsigned" == shared("unsigned")
         assert ["unsigned"] == runs_seen
@@ -340,7 +340,7 @@ class TestInProcess:
                 dependencies=["in.txt"],
                 method=HashMethod,
                 store="memory://jobstamps-test-shared",
-                cache_dir=tmp_path / cache,
+                cache_dir=tmp_path / cache, ignore=("runs_seen",),
             )(job)
             results.append(shared("abc"))
 
@@ -360,7 +360,7 @@ class TestInProcess:
 
         for cache in ("one", "two"):
             monkeypatch.setenv("JOBSTAMPS_CACHE_DIR", str(tmp_path / cache))
-            jobstamped(method=HashMethod)(job)(5)
+            jobstamped(method=HashMethod, ignore=("runs_seen",))(job)(5)
 
         assert [5] == runs_seen
 
@@ -385,7 +385,7 @@ class TestRestoreOutputs:
     def make(self, tmp_path, runs_seen, **options):
         out = tmp_path / "gen" / "out.bin"
 
-        @jobstamped(outputs=[out], restore_outputs=True, **options)
+        @jobstamped(outputs=[out], restore_outputs=True, ignore=("runs_seen",), **options)
         def build(size):
             runs_seen.append(size)
             out.parent.mkdir(exist_ok=True)
@@ -428,7 +428,7 @@ class TestRestoreOutputs:
         out = tmp_path / "out.txt"
         runs_seen = []
 
-        @jobstamped(outputs=[out])
+        @jobstamped(outputs=[out], ignore=("runs_seen",))
         def build():
             runs_seen.append(1)
             out.write_text("x")

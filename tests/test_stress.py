@@ -211,7 +211,7 @@ class TestConcurrency:
         ran = collections.Counter()
         barrier = threading.Barrier(16)
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("ran",))
         def square(x):
             ran[x] += 1
             time.sleep(0.01)  # widen the window the lock must cover
@@ -297,7 +297,7 @@ class TestConcurrency:
             return 1
 
         f()
-        path = f._job.stamp_path((), {})
+        path = f._jobstamps_job.stamp_path((), {})
         lock = StampLock(path)
         lock.__enter__()
         try:
@@ -325,7 +325,7 @@ class TestConcurrency:
             return x + 1
 
         assert 2 == f(1)
-        lock_path = f._job.stamp_path((1,), {}) + ".lock"
+        lock_path = f._jobstamps_job.stamp_path((1,), {}) + ".lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -398,7 +398,7 @@ class TestCorruption:
     def _job(self, cache):
         ran = []
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("ran",))
         def f(x):
             ran.append(x)
             return {"x": x, "data": list(range(20))}
@@ -417,7 +417,7 @@ class TestCorruption:
             "ignoring the stamp" in r.getMessage() and reason in r.getMessage()
             for r in caplog.records
         ), [r.getMessage() for r in caplog.records]
-        path = Path(job._job.stamp_path((1,), {}))
+        path = Path(job._jobstamps_job.stamp_path((1,), {}))
         unpack(path.read_bytes())  # a good stamp again
 
     def test_every_fault_is_a_logged_miss(self, job, caplog):
@@ -427,7 +427,7 @@ class TestCorruption:
         """
         caplog.set_level(logging.DEBUG, logger="jobstamps")
         job(1)
-        path = Path(job._job.stamp_path((1,), {}))
+        path = Path(job._jobstamps_job.stamp_path((1,), {}))
         good = path.read_bytes()
         faults = 0
 
@@ -473,13 +473,13 @@ class TestCorruption:
         caplog.set_level(logging.DEBUG, logger="jobstamps")
         ran = []
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("ran",))
         def f():
             ran.append(1)
             return 5
 
         f()
-        path = f._job.stamp_path((), {})
+        path = f._jobstamps_job.stamp_path((), {})
         stamp = DirectoryStore(str(cache)).load(path)
         broken = b"\x80\x05cno_such_module\nthing\n."
         DirectoryStore(str(cache)).save(path, Stamp(stamp.created_ns, 0, (), (), broken))
@@ -522,7 +522,7 @@ class TestUnwritable:
         try:
             ran = []
 
-            @jobstamped(cache_dir=mount)
+            @jobstamped(cache_dir=mount, ignore=("ran",))
             def big(n):
                 ran.append(n)
                 return b"x" * n
@@ -638,7 +638,7 @@ class TestUnpicklable:
         """
         lock = threading.Lock()
 
-        @jobstamped(cache_dir=cache)
+        @jobstamped(cache_dir=cache, ignore=("lock",))
         def f():
             return lock
 
@@ -683,7 +683,7 @@ class TestHostileDirectories:
                 return (os.mkdir, (str(planted),))
 
         DirectoryStore(str(cache)).save(
-            f._job.stamp_path((), {}), Stamp(0, 0, (), (), pickle.dumps(Plant()))
+            f._jobstamps_job.stamp_path((), {}), Stamp(0, 0, (), (), pickle.dumps(Plant()))
         )
         os.chmod(cache, 0o777)
 
@@ -743,7 +743,7 @@ class TestHostileDirectories:
         def f():
             return 1
 
-        folder = Path(f._job.stamp_path((), {})).parents[2]
+        folder = Path(f._jobstamps_job.stamp_path((), {})).parents[2]
         folder.mkdir()
         os.chmod(folder, 0o777)
         os.chown(folder, 65534, 65534)
@@ -772,7 +772,7 @@ class TestHostileDirectories:
             return 1
 
         assert 1 == f()
-        stamp = Path(f._job.stamp_path((), {}))
+        stamp = Path(f._jobstamps_job.stamp_path((), {}))
         os.chown(stamp, 65534, 65534)
         with pytest.raises(UnsafeCacheDirError, match="a stamp that is owned by another user"):
             f()
@@ -811,7 +811,7 @@ class TestPaths:
         link.symlink_to(one)
         ran = []
 
-        @jobstamped(cache_dir=cache, dependencies=[link])
+        @jobstamped(cache_dir=cache, dependencies=[link], ignore=("ran",))
         def f():
             ran.append(1)
             return link.read_text()

@@ -16,26 +16,31 @@ __all__ = [
     "StampKey",
     "jobstamped",
     "out_of_date",
+    "register_key",
     "run",
 ]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._decorator import JobstampedFunction, jobstamped
-    from ._key import StampKey
-    from ._methods import HashMethod, Method, MTimeMethod
+    from ._encode import register_key
+    from ._methods import HashMethod, MTimeMethod
+    from ._protocol import Method
+    from ._stampkey import StampKey
     from .jobstamp import out_of_date, run
 
 # Names are imported on first use: a cached `jobstamp` run imports only the
-# modules it needs, and typing (for the decorator's generics) is not one.
+# modules it needs: typing (for the decorator's generics and the Method
+# protocol) and attrs (for StampKey) are not among them.
 _SOURCES = {
     "HashMethod": "._methods",
     "JobstampedFunction": "._decorator",
     "MTimeMethod": "._methods",
-    "Method": "._methods",
-    "StampKey": "._key",
+    "Method": "._protocol",
+    "StampKey": "._stampkey",
     "jobstamped": "._decorator",
     "out_of_date": ".jobstamp",
+    "register_key": "._encode",
     "run": ".jobstamp",
 }
 

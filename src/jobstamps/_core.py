@@ -22,7 +22,7 @@ import time
 
 from . import _config, _log, _methods, _paths
 from ._freshness import Call, Miss, stale
-from ._key import KeyBuilder, StampKey
+from ._key import KeyBuilder
 from ._lock import StampLock
 from ._stampfile import KEY_CONTEXT, Stamp, pickled, unpickled
 from ._store import DirectoryStore, cache_dir_error
@@ -32,9 +32,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from ._methods import Method
     from ._paths import PathSpec
+    from ._protocol import Method
     from ._stampfile import Dependencies, Outputs
+    from ._stampkey import StampKey
     from .remote import RemoteStore
 
     RemoteOpener = Callable[[], RemoteStore | None]
@@ -91,11 +92,12 @@ class Job:
         trust_store: bool = False,
         root: str | os.PathLike[str] | None = None,
         restore_outputs: bool = False,
+        ignore: Iterable[str] = (),
     ) -> None:
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
         self.func = func
-        self.keys = KeyBuilder(func, version, KEY_CONTEXT)
+        self.keys = KeyBuilder(func, version, KEY_CONTEXT, ignore)
         self._dependencies = _paths.spec(dependencies, "dependencies")
         self._outputs = _paths.spec(outputs, "outputs")
         self.method: Method = _methods.resolve(

@@ -1,5 +1,10 @@
 """
 ``@jobstamped``: the typed face of :class:`._core.Job`.
+
+The wrapper keeps its job in a slot, where neither ``functools.update_wrapper``
+(copying the ``__dict__`` of another stamped function, when decorators are
+stacked) nor an attribute of the user's callable can replace it. Knows the
+decorator's arguments and typing; the rules live in :mod:`._core`.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar, overload
 
 from ._core import Job
+from ._encode import register_key
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterable
 
-    from ._key import StampKey
     from ._paths import PathSpec
+    from ._stampkey import StampKey
     from .remote import RemoteStore
 
 P = ParamSpec("P")
@@ -29,14 +36,16 @@ class JobstampedFunction(Generic[P, R]):
     :meth:`clear`; ``__wrapped__`` is the undecorated function.
     """
 
+    __slots__ = ("__dict__", "__weakref__", "_jobstamps_job")
+
     __wrapped__: Callable[P, R]
 
     def __init__(self, func: Callable[P, R], job: Job) -> None:
-        self._job = job
+        self._jobstamps_job = job
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._job.call(args, kwargs)  # type: ignore[return-value]
+        return self._jobstamps_job.call(args, kwargs)  # type: ignore[return-value]
 
     def out_of_date(self, *args: P.args, **kwargs: P.kwargs) -> str | None:
         """
@@ -46,19 +55,19 @@ class JobstampedFunction(Generic[P, R]):
         is no stamp, the first missing output, or the first missing or changed
         dependency; ``"JOBSTAMPS_DISABLED"`` while caching is disabled.
         """
-        return self._job.out_of_date(args, kwargs)
+        return self._jobstamps_job.out_of_date(args, kwargs)
 
     def key(self, *args: P.args, **kwargs: P.kwargs) -> StampKey:
         """
         The :class:`~jobstamps.StampKey` this call is stamped under.
         """
-        return self._job.key(args, kwargs)
+        return self._jobstamps_job.key(args, kwargs)
 
     def clear(self) -> None:
         """
         Forget every stamp of this function, whatever its arguments.
         """
-        self._job.clear()
+        self._jobstamps_job.clear()
 
     def __get__(self, instance: object, owner: type | None = None) -> Callable[..., R]:
         if instance is None:
@@ -66,7 +75,7 @@ class JobstampedFunction(Generic[P, R]):
         return BoundJobstampedFunction(self, instance)
 
     def __repr__(self) -> str:
-        return f"<jobstamped {self._job.keys.function}>"
+        return f"<jobstamped {self._jobstamps_job.keys.function}>"
 
 
 class BoundJobstampedFunction(Generic[R]):
@@ -113,6 +122,7 @@ def jobstamped(
     trust_store: bool = False,
     root: str | os.PathLike[str] | None = None,
     restore_outputs: bool = False,
+    ignore: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], JobstampedFunction[P, R]]: ...
 
 
@@ -131,6 +141,7 @@ def jobstamped(
     trust_store: bool = False,
     root: str | os.PathLike[str] | None = None,
     restore_outputs: bool = False,
+    ignore: Iterable[str] = (),
 ) -> JobstampedFunction[P, R] | Callable[[Callable[P, R]], JobstampedFunction[P, R]]:
     """
     Run the decorated function only when its arguments or files changed.
@@ -170,9 +181,16 @@ def jobstamped(
             work tree, else the current directory.
         restore_outputs: Keep the output files' contents with the stamp, so a
             hit whose outputs are missing writes them back instead of running.
+        ignore: Names of parameters left out of the key (naming a ``*args``
+            or ``**kwargs`` parameter leaves out all it collects), and of
+            closure variables left out of the function's identity: say
+            ``ignore=("verbose", "progress")``. Calls that differ only in
+            those share a stamp.
 
     Raises:
-        TypeError: An argument above is of the wrong kind.
+        TypeError: An argument above is of the wrong kind; *ignore* names
+            something that is neither a parameter nor a closure variable; a
+            value the function closes over can't be keyed.
     """
 
     def decorate(f: Callable[P, R]) -> JobstampedFunction[P, R]:
@@ -189,9 +207,16 @@ def jobstamped(
             trust_store=trust_store,
             root=root,
             restore_outputs=restore_outputs,
+            ignore=ignore,
         )
         return JobstampedFunction(f, job)
 
     if func is None:
         return decorate
     return decorate(func)
+
+
+# A stamped function as a value (an argument, a closure value, itself inside
+# its own closure) is the function it stamps.
+register_key(JobstampedFunction, lambda stamped: stamped.__wrapped__)
+register_key(BoundJobstampedFunction, lambda bound: (bound.__func__, bound.__self__))

@@ -22,7 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._methods import Fingerprint, Method
+    from ._methods import Fingerprint
+    from ._protocol import Method
     from ._stampfile import Dependencies, Stamp
 
     _QuickCheck = tuple[

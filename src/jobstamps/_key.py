@@ -1,116 +1,38 @@
 """
-How a call becomes a key: binding, canonical encoding, and the digest.
+How a call becomes a key: binding, the layout of a key, and its digest.
 
 A call is bound to its function's signature with defaults applied, so
 ``f(1, b=2)``, ``f(1, 2)`` and ``f(1)`` (``b=2`` by default) are one call.
-Its arguments are encoded into bytes that are equal exactly when the values
-are: dict and set order don't matter, ``1``, ``1.0``, ``True``, ``"1"`` and
-``b"1"`` all differ, and nothing depends on the process (no ``hash()``, no
-memory addresses). The digest of those bytes names the stamp.
+Its arguments are encoded canonically (:mod:`._encode`) after the function's
+identity (:mod:`._identity`: name, code digest, closure values) and its
+*version*; the digest of those bytes names the stamp. Parameters and closure
+variables named in *ignore* are left out.
+
+This module knows nothing of stamps, and builds a :class:`~jobstamps.StampKey`
+(an attrs class) only when :meth:`KeyBuilder.key` asks for one: a hit works
+with the digest alone.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-try:
-    # The C module behind hashlib.blake2b: importing hashlib itself loads
-    # OpenSSL, 3.1 ms or more against 0.2 ms (fresh processes), where a
-    # cached `jobstamp` run is held to 1.5x an empty console script of about
-    # 21 ms (scenario 7 of benchmarks/run.py).
-    from _blake2 import blake2b as blake2b
-except ImportError:  # pragma: no cover - other interpreters
-    from hashlib import blake2b as blake2b
+from ._code import FunctionType
+from ._code import blake2b as blake2b
+from ._code import function_name as function_name
+from ._encode import encode as encode
+from ._identity import Identity
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import inspect
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
+
+    from ._stampkey import StampKey
 
 KEY_FORMAT = b"jobstamps-key/2\0"
 
-_ADDRESS_MARK = " at 0x"
 
-
-def _plain_function() -> None: ...
-
-
-_FunctionType = type(_plain_function)
 _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
-
-
-class StampKey:
-    """
-    The key of one call: which function, which version, which arguments.
-
-    Two calls share a stamp exactly when their keys are equal. *digest* is a
-    stable hex digest of the rest, the same in every process and on every
-    machine.
-    """
-
-    __slots__ = ("arguments", "digest", "function", "version")
-
-    function: str
-    version: object
-    arguments: tuple[tuple[str, object], ...]
-    digest: str
-
-    def __init__(
-        self,
-        function: str,
-        version: object,
-        arguments: tuple[tuple[str, object], ...],
-        digest: str,
-    ) -> None:
-        # Immutable like an attrs frozen class, without importing attrs on
-        # the path every call takes.
-        object.__setattr__(self, "function", function)
-        object.__setattr__(self, "version", version)
-        object.__setattr__(self, "arguments", arguments)
-        object.__setattr__(self, "digest", digest)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"StampKey is immutable; can't set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"StampKey is immutable; can't delete {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StampKey):
-            return NotImplemented
-        return self.digest == other.digest and self.function == other.function
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
-
-    def __repr__(self) -> str:
-        arguments = ", ".join(f"{name}={value!r}" for name, value in self.arguments)
-        return (
-            f"StampKey(function={self.function!r}, version={self.version!r}, "
-            f"arguments=({arguments}), digest={self.digest!r})"
-        )
-
-    def __reduce__(self) -> tuple[type[StampKey], tuple[object, ...]]:
-        return (StampKey, (self.function, self.version, self.arguments, self.digest))
-
-
-def function_name(func: object) -> str:
-    """
-    ``module:qualname`` of *func*, the identity its stamps are filed under.
-
-    Callables with only a ``__name__`` (a mock, say) are named by it, as
-    jobstamps 0.0.20 did.
-    """
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
-    if not isinstance(name, str):
-        raise TypeError(
-            f"jobstamps can't name {func!r}: it has neither __qualname__ nor "
-            "__name__, and stamps are filed under the function's name"
-        )
-    module = getattr(func, "__module__", None)
-    return f"{module}:{name}" if isinstance(module, str) else name
 
 
 class Binder:
@@ -149,7 +71,7 @@ class Binder:
         self.exact = -1
         code = getattr(func, "__code__", None)
         if (
-            type(func) is not _FunctionType
+            type(func) is not FunctionType
             or code is None
             or hasattr(func, "__wrapped__")
             or hasattr(func, "__signature__")
@@ -256,28 +178,67 @@ class KeyBuilder:
     """
     Turns calls of one function into stamp digests and :class:`StampKey`\\ s.
 
-    Everything that is the same for every call (the function's name, its
+    Everything that is the same for every call (the function's identity, its
     *version*, its parameter names, and a *context* such as what makes a
     stored result readable) is encoded once, here.
+
+    Raises:
+        TypeError: *ignore* names something that is neither a parameter nor
+            a closure variable, or a closure value can't be keyed.
     """
 
-    __slots__ = ("_exact", "_hasher", "_prefix", "binder", "function", "version")
+    __slots__ = (
+        "_exact",
+        "_hasher",
+        "_identity",
+        "_kept",
+        "_live",
+        "binder",
+        "function",
+        "version",
+    )
 
     def __init__(
-        self, func: Callable[..., object], version: object, context: bytes = b""
+        self,
+        func: Callable[..., object],
+        version: object,
+        context: bytes = b"",
+        ignore: Iterable[str] = (),
     ) -> None:
-        self.function = function_name(func)
+        ignore = _names(ignore)
+        self._identity = identity = Identity(func, ignore)
+        self.function = identity.name
         self.version = version
-        self.binder = Binder(func)
+        self.binder = binder = Binder(func)
+        unknown = sorted(
+            n for n in ignore if n not in binder.names and n not in identity.variables
+        )
+        if unknown:
+            raise TypeError(
+                f"jobstamps: ignore names {', '.join(map(repr, unknown))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} neither a parameter nor "
+                f"a closure variable of {self.function} (parameters: "
+                f"{', '.join(binder.names) or 'none'}; closure variables: "
+                f"{', '.join(identity.variables) or 'none'})"
+            )
+        # Positions of the parameters keyed; None when all of them are.
+        kept = [i for i, name in enumerate(binder.names) if name not in ignore]
+        self._kept = None if len(kept) == len(binder.names) else tuple(kept)
+        identity.check()
+        self._live = identity.changes
         parts = [KEY_FORMAT, b"%d:%b" % (len(context), context)]
         encode(self.function, parts, "the function's name")
+        parts.append(identity.fixed)
         encode(version, parts, "version")
-        encode(self.binder.names, parts, "the parameter names")
-        self._prefix = b"".join(parts)
+        encode(self._names_kept(), parts, "the parameter names")
         # Copying a hasher that has seen the prefix is cheaper than hashing
         # the prefix again.
-        self._hasher = blake2b(self._prefix, digest_size=20)
-        self._exact = self.binder.exact
+        self._hasher = blake2b(b"".join(parts), digest_size=20)
+        self._exact = binder.exact if self._kept is None else -1
+
+    def _names_kept(self) -> tuple[str, ...]:
+        names = self.binder.names
+        return names if self._kept is None else tuple(names[i] for i in self._kept)
 
     def digest(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
         if not kwargs and len(args) == self._exact:
@@ -294,144 +255,56 @@ class KeyBuilder:
                 else:
                     break
             else:
+                if self._live:
+                    live: list[bytes] = []
+                    self._identity.encode_live(live)
+                    hasher.update(b"".join(live))
                 return hasher.hexdigest()
         return self.digest_of_bound(self.binder.bind(args, kwargs))
 
     def digest_of_bound(self, values: tuple[object, ...]) -> str:
         parts: list[bytes] = []
-        for name, value in zip(self.binder.names, values, strict=True):
-            encode(value, parts, name)
+        if self._kept is None:
+            for name, value in zip(self.binder.names, values, strict=True):
+                encode(value, parts, name)
+        else:
+            names = self.binder.names
+            for i in self._kept:
+                encode(values[i], parts, names[i])
+        if self._live:
+            self._identity.encode_live(parts)
         hasher = self._hasher.copy()
         hasher.update(b"".join(parts))
         return hasher.hexdigest()
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
+        from ._stampkey import StampKey
+
         values = self.binder.bind(args, kwargs)
+        names = self.binder.names
+        kept = range(len(names)) if self._kept is None else self._kept
         return StampKey(
             function=self.function,
             version=self.version,
-            arguments=tuple(zip(self.binder.names, values, strict=True)),
+            arguments=tuple((names[i], values[i]) for i in kept),
             digest=self.digest_of_bound(values),
+            closure=self._identity.closure(),
         )
 
 
-def _str(text: str) -> bytes:
-    raw = text.encode("utf-8", "surrogatepass")
-    return b"%d:%b" % (len(raw), raw)
-
-
-def _qualified(cls: type) -> bytes:
-    return _str(f"{cls.__module__}.{cls.__qualname__}")
-
-
-def encode(value: object, out: list[bytes], parameter: str) -> None:
-    """
-    Append the canonical encoding of *value* to *out*.
-
-    Every encoding starts with a tag and carries its own length, so the
-    encoding of a sequence of values can't be read two ways.
-
-    Raises:
-        TypeError: *value* (an argument of *parameter*) has no stable
-            encoding: its repr is Python's default, which embeds a memory
-            address.
-    """
-    cls = type(value)
-    if cls is str:
-        out.append(b"s" + _str(value))  # type: ignore[arg-type]
-    elif cls is int:
-        out.append(b"i%d;" % value)  # type: ignore[str-format]
-    elif value is None:
-        out.append(b"N")
-    elif cls is bool:
-        out.append(b"T" if value else b"F")
-    elif cls is float or cls is complex:
-        out.append(b"f" + _str(repr(value)))
-    elif cls is bytes or cls is bytearray:
-        out.append(b"b" if cls is bytes else b"B")
-        out.append(b"%d:" % len(value))  # type: ignore[arg-type]
-        out.append(bytes(value))  # type: ignore[call-overload]
-    elif cls is tuple or cls is list:
-        items: tuple[object, ...] | list[object] = value  # type: ignore[assignment]
-        out.append(b"(%d:" % len(items) if cls is tuple else b"[%d:" % len(items))
-        for item in items:
-            encode(item, out, parameter)
-    elif cls is dict:
-        mapping: dict[object, object] = value  # type: ignore[assignment]
-        pairs = []
-        for k, v in mapping.items():
-            pair: list[bytes] = []
-            encode(k, pair, parameter)
-            encode(v, pair, parameter)
-            pairs.append(b"".join(pair))
-        pairs.sort()
-        out.append(b"{%d:" % len(pairs))
-        out.extend(pairs)
-    elif cls is set or cls is frozenset:
-        members = sorted(_encoded(item, parameter) for item in value)  # type: ignore[attr-defined]
-        out.append(b"<%d:" % len(members) if cls is set else b">%d:" % len(members))
-        out.extend(members)
-    else:
-        _encode_object(value, cls, out, parameter)
-
-
-def _encoded(value: object, parameter: str) -> bytes:
-    parts: list[bytes] = []
-    encode(value, parts, parameter)
-    return b"".join(parts)
-
-
-def _encode_object(value: object, cls: type, out: list[bytes], parameter: str) -> None:
-    if isinstance(value, os.PathLike):
-        out.append(b"p" + _qualified(cls))
-        encode(os.fspath(value), out, parameter)
-        return
-    enum = sys.modules.get("enum")
-    if enum is not None and isinstance(value, enum.Enum):
-        out.append(b"e" + _qualified(cls) + _str(value.name))
-        return
-    fields = _fields_of(value, cls)
-    if fields is not None:
-        out.append(b"o" + _qualified(cls) + b"%d:" % len(fields))
-        for name in fields:
-            out.append(_str(name))
-            encode(getattr(value, name), out, parameter)
-        return
-    owner = getattr(value, "__self__", None)
-    if isinstance(value, type) or (
-        callable(value)
-        and hasattr(value, "__qualname__")
-        and hasattr(value, "__module__")
-        # a bound method is keyed by its object too: leave it to repr
-        and (owner is None or type(owner).__name__ == "module")
-    ):
-        name = (
-            f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
-        )
-        if "<" not in name:  # not a lambda, not a function local to another
-            out.append(b"g" + _str(name))
-            return
-    text = repr(value)
-    if cls.__repr__ is object.__repr__ or _ADDRESS_MARK in text:  # type: ignore[comparison-overlap]
+def _names(ignore: Iterable[str]) -> frozenset[str]:
+    if isinstance(ignore, str | bytes):
         raise TypeError(
-            f"jobstamps can't key argument {parameter!r}: {cls.__qualname__} "
-            f"values print as {text!r}, which holds a memory address and so "
-            "differs in every run. Give the class a __repr__ that shows its "
-            "value, make it an attrs class or a dataclass, or pass plainer data."
+            f"jobstamps: ignore must be an iterable of names, not the single "
+            f"name {ignore!r}; wrap it in a tuple: ignore=({ignore!r},)"
         )
-    out.append(b"r" + _qualified(cls) + _str(text))
-
-
-def _fields_of(value: object, cls: type) -> tuple[str, ...] | None:
-    """
-    Field names of an attrs class, dataclass or named tuple instance.
-    """
-    attrs_fields = getattr(cls, "__attrs_attrs__", None)
-    if attrs_fields is not None:
-        return tuple(a.name for a in attrs_fields)
-    if hasattr(cls, "__dataclass_fields__"):
-        dataclasses = sys.modules["dataclasses"]
-        return tuple(f.name for f in dataclasses.fields(value))
-    if isinstance(value, tuple) and hasattr(cls, "_fields"):
-        return tuple(cls._fields)
-    return None
+    try:
+        names = frozenset(ignore)
+    except TypeError:
+        raise TypeError(
+            f"jobstamps: ignore must be an iterable of names, not {ignore!r}"
+        ) from None
+    bad = next((n for n in names if not isinstance(n, str)), None)
+    if bad is not None:
+        raise TypeError(f"jobstamps: ignore must hold names (str), not {bad!r}")
+    return names

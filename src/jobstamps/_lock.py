@@ -22,11 +22,12 @@ LOCK_SUFFIX = ".lock"
 
 
 class _KeyLock:
-    __slots__ = ("lock", "users")
+    __slots__ = ("lock", "owner", "users")
 
     def __init__(self) -> None:
         self.lock = _thread.allocate_lock()
         self.users = 0
+        self.owner: int | None = None  # the thread holding the lock
 
 
 # Per-stamp locks of this process, dropped when no thread uses them.
@@ -64,10 +65,11 @@ class StampLock:
     waits for a dead process. ``flock`` belongs to an open file, not to a
     thread, so threads of one process first queue on an in-process lock.
     The holder removes the lock file before releasing it; a waiter that then
-    gets the lock of a removed file notices and locks the new one.
+    gets the lock of a removed file notices and locks the new one. A thread
+    that holds a stamp's lock and asks for it again gets it at once.
     """
 
-    __slots__ = ("_entry", "_fd", "_lock_path", "_path", "_pid")
+    __slots__ = ("_entry", "_fd", "_lock_path", "_nested", "_path", "_pid")
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -75,12 +77,19 @@ class StampLock:
         self._fd: int | None = None
         self._pid = 0
         self._entry: _KeyLock | None = None
+        self._nested = False
 
     def __enter__(self) -> StampLock:
+        me = _thread.get_ident()
         with _thread_locks_guard:
             entry = _thread_locks.get(self._path)
             if entry is None:
                 entry = _thread_locks[self._path] = _KeyLock()
+            elif entry.owner == me:
+                # This thread holds the stamp already (a job whose run asks
+                # for its own stamp): waiting for itself would never end.
+                self._nested = True
+                return self
             entry.users += 1
         self._entry = entry
         lock = entry.lock
@@ -89,16 +98,21 @@ class StampLock:
         except BaseException:
             self._leave()
             raise
+        entry.owner = me
         try:
             self._pid = os.getpid()
             self._fd = _flock(self._lock_path)
         except BaseException:
+            entry.owner = None
             lock.release()
             self._leave()
             raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self._nested:
+            self._nested = False
+            return
         fd = self._fd
         self._fd = None
         if fd is not None and self._pid == os.getpid():
@@ -106,6 +120,7 @@ class StampLock:
             quietly(os.unlink, self._lock_path)
             os.close(fd)  # releases the flock
         if self._pid == os.getpid() and self._entry is not None:
+            self._entry.owner = None
             self._entry.lock.release()
             self._leave()
 

@@ -1,5 +1,5 @@
 """
-How jobstamps decides whether a file changed: the :class:`Method` protocol.
+How jobstamps decides whether a file changed: the built-in methods.
 
 A method remembers a *fingerprint* of every dependency before the job runs,
 and later checks the file against it. :class:`MTimeMethod` compares stat
@@ -22,13 +22,13 @@ from ._fs import sha256_file as file_digest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol, TypeAlias
-else:
     # typing costs 3.9 ms or more to import (fresh processes), about a fifth
     # of the empty console script a cached `jobstamp` run is held to (1.5x,
-    # scenario 7 of benchmarks/run.py); the protocol only matters to type
-    # checkers.
-    Protocol = object
+    # scenario 7 of benchmarks/run.py): the Method protocol lives in
+    # ._protocol, for type checkers and for isinstance().
+    from typing import TypeAlias
+
+    from ._protocol import Method
 
 Fingerprint: TypeAlias = "tuple[int, int, str | None, int]"
 """
@@ -46,40 +46,6 @@ _RACY_NS = 100_000_000
 _RACY_WHOLE_SECONDS_NS = 2_000_000_000
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-
-
-class Method(Protocol):
-    """
-    Decides whether a dependency changed since a stamp was written.
-
-    Implementations don't inherit from this class; any object with these two
-    methods will do. Both receive the path as the user listed it and a fresh
-    ``os.stat`` of it (following symlinks), so they need not stat it again.
-    """
-
-    def fingerprint(self, path: str, stat: os.stat_result) -> Fingerprint:
-        """
-        Describe the file at *path* before the job runs.
-
-        Returns:
-            ``(mtime_ns, size, digest, taken_ns)``, where *digest* may be
-            ``None`` for methods that don't read contents.
-        """
-        ...
-
-    def check(
-        self, path: str, stat: os.stat_result, recorded: Fingerprint
-    ) -> Fingerprint | None:
-        """
-        Compare the file at *path* with the fingerprint a stamp recorded.
-
-        Returns:
-            ``None`` if the file changed. Otherwise the fingerprint to keep:
-            *recorded* itself, or a fresher one (say, with a new mtime for a
-            file touched without changing), which jobstamps writes back so
-            that the next check is cheap.
-        """
-        ...
 
 
 class MTimeMethod:

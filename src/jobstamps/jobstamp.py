@@ -10,6 +10,8 @@ that are consumed here and never passed on:
 - ``jobstamps_cache_output_directory``: where stamps are kept (default: the
   same as ``@jobstamped``'s, no longer the shared temporary directory).
 - ``jobstamps_method``: :class:`MTimeMethod` (default) or :class:`HashMethod`.
+- ``jobstamps_ignore``: names of parameters and closure variables left out
+  of the key, as ``ignore=`` of ``@jobstamped``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HashMethod", "MTimeMethod", "out_of_date", "run"]
 
-_jobs: dict[tuple[object, object, object], Job] = {}
+_jobs: dict[tuple[object, object, object, object], Job] = {}
 _MAX_JOBS = 1024
 
 
@@ -56,14 +58,24 @@ def _job_for(
     outs = kwargs.pop("jobstamps_output_files", None) or None
     cache_dir = kwargs.pop("jobstamps_cache_output_directory", None) or None
     method = kwargs.pop("jobstamps_method", None) or MTimeMethod
-    identity = (func, cache_dir, method)
+    ignore = kwargs.pop("jobstamps_ignore", None) or ()
+    if isinstance(ignore, list | set | frozenset):
+        ignore = tuple(ignore)  # hashable, so that the job is found again
+    identity = (func, cache_dir, method, ignore)
     try:
         return _jobs[identity], deps, outs
     except KeyError:
         pass
     except TypeError:  # an unhashable callable: nothing to reuse
-        return Job(func, method=method, cache_dir=cache_dir), deps, outs  # type: ignore[arg-type]
+        return _job(func, method, cache_dir, ignore), deps, outs
     if len(_jobs) >= _MAX_JOBS:
         _jobs.clear()
-    job = _jobs[identity] = Job(func, method=method, cache_dir=cache_dir)  # type: ignore[arg-type]
+    # The function's identity (its code digest) is worked out here, once.
+    job = _jobs[identity] = _job(func, method, cache_dir, ignore)
     return job, deps, outs
+
+
+def _job(
+    func: Callable[..., object], method: object, cache_dir: object, ignore: object
+) -> Job:
+    return Job(func, method=method, cache_dir=cache_dir, ignore=ignore)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from jobstamps import (
     jobstamp,
     jobstamped,
     out_of_date,
+    register_key,
     run,
 )
 
@@ -57,3 +58,31 @@ method: Method = HashMethod()
 value: object = run(len, "abc", jobstamps_dependencies=["a"])
 stale: str | None = out_of_date(len, "abc")
 legacy: object = jobstamp.run(len, "x", jobstamps_method=jobstamp.HashMethod)
+
+
+@jobstamped(ignore=("verbose", "progress"))
+def quiet(path: str, *, verbose: bool = False, progress: object = None) -> int:
+    return len(path)
+
+
+@jobstamped(ignore=["progress"], version=2)
+def scaled(x: float, progress: object = None) -> float:
+    return x
+
+
+n: int = quiet("a", verbose=True)
+ignored: object = jobstamp.run(quiet, "a", verbose=True, jobstamps_ignore=("verbose",))
+closure: tuple[tuple[str, object], ...] = lint.key("a.py").closure
+
+
+class Matrix:
+    def __init__(self, rows: list[list[float]]) -> None:
+        self.rows = rows
+
+
+def rows_of(matrix: Matrix) -> list[list[float]]:
+    return matrix.rows
+
+
+register_key(Matrix, rows_of)
+register_key(Matrix, lambda matrix: tuple(map(tuple, matrix.rows)))
