@@ -276,7 +276,9 @@ class Job:
         fingerprints the method renewed is written back with them.
         """
         stamp = store.lookup(call.path)
-        result, miss = self._decide(store, call, stamp, method, max_age_ns, self._remote)
+        result, miss = self._decide(
+            store, call, stamp, method, max_age_ns, self._remote
+        )
         if miss is None and call.refreshed is not None:
             assert stamp is not None
             _refresh(store, call.path, stamp, call.refreshed)
@@ -431,7 +433,11 @@ class Job:
         return _sharing.remote_for(self.remote, self.secret, self.trust_store)
 
     def _fetch(
-        self, remote: RemoteStore, store: DirectoryStore, call: Call, max_age_ns: int | None
+        self,
+        remote: RemoteStore,
+        store: DirectoryStore,
+        call: Call,
+        max_age_ns: int | None,
     ) -> tuple[object, Miss | None]:
         # Another machine's fingerprints are only good for their contents:
         # the remote stamp is decided with HashMethod.

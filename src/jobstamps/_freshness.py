@@ -178,9 +178,7 @@ _prepared: dict[int, _QuickCheck] = {}
 _PREPARED_COUNT = 4096
 
 
-def _unchanged(
-    recorded: Dependencies, deps: tuple[str, ...], method: Method
-) -> bool:
+def _unchanged(recorded: Dependencies, deps: tuple[str, ...], method: Method) -> bool:
     """
     True when the built-in *method* would find every dependency unchanged
     because its stat signature is the one recorded: one ``stat`` per file and

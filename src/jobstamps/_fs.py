@@ -39,7 +39,9 @@ def temporary_name(path: str) -> str:
     *path* may also be a ``/``-separated path of a remote filesystem.
     """
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}")
+    return os.path.join(
+        folder, f".{name}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+    )
 
 
 class AtomicFile:

@@ -390,5 +390,3 @@ def _describe_cache() -> str:
         f"  {PROG} cache {action:6}  {summary}"
         for action, summary in CACHE_SUMMARY.items()
     )
-
-

@@ -75,9 +75,7 @@ def record(root: str, outs: tuple[str, ...]) -> Outputs:
     return tuple(records)
 
 
-def restorable(
-    root: str, remote: RemoteOpener, stamp: Stamp
-) -> Callable[[str], bool]:
+def restorable(root: str, remote: RemoteOpener, stamp: Stamp) -> Callable[[str], bool]:
     """
     Whether a missing output of *stamp* could be written back: its contents
     are kept here, or in the store *remote* returns (asked only then).
@@ -171,9 +169,10 @@ def _keep(root: str, source: str) -> tuple[str, int]:
     """
     folder = f"{root}{os.sep}{BLOBS}"
     _fs.make_private_dirs(folder)
-    with open(source, "rb") as src, _fs.AtomicFile(
-        os.path.join(folder, "new"), 0o666
-    ) as copy:
+    with (
+        open(source, "rb") as src,
+        _fs.AtomicFile(os.path.join(folder, "new"), 0o666) as copy,
+    ):
         mode = stat_module.S_IMODE(os.fstat(src.fileno()).st_mode)
         digest = _fs.sha256_fd(src.fileno(), copy=copy.file)
         target = blob_path(root, digest)

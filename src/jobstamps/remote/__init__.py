@@ -160,5 +160,3 @@ def _s3_options(
     config.update(options.get("config_kwargs") or {})
     without_retries = {k: v for k, v in options.items() if k != "retries"}
     return {"skip_instance_cache": True, **without_retries, "config_kwargs": config}
-
-

@@ -51,9 +51,7 @@ class FsspecStore:
         try:
             self._fs, root = fsspec.core.url_to_fs(url, **storage_options)
         except ImportError as e:
-            raise missing_driver(
-                scheme, EXTRAS.get(scheme, "fsspec"), url, e
-            ) from None
+            raise missing_driver(scheme, EXTRAS.get(scheme, "fsspec"), url, e) from None
         except ValueError as e:
             raise RemoteStoreError(
                 f"jobstamps: can't open remote store {redact(url)!r}: {e}"
@@ -159,5 +157,3 @@ class FsspecStore:
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.url!r})"
-
-

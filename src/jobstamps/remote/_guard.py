@@ -221,5 +221,3 @@ class GuardedStore:
 
     def __repr__(self) -> str:
         return f"GuardedStore({self.inner!r})"
-
-

@@ -134,5 +134,3 @@ class SealedStore:
 
     def __repr__(self) -> str:
         return f"SealedStore({self.inner!r}, signed={self.signed})"
-
-
