@@ -18,11 +18,8 @@ import hashlib
 import json
 import os
 import pickle
-import platform
 import random
-import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,297 +27,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-ENVS = HERE / ".envs"
-CURRENT = ENVS / "current"
-LEGACY = ENVS / "legacy"
-DATA = ENVS / "data"
-LEGACY_REQUIREMENT = "jobstamps==0.0.20"
-
-MiB = 1 << 20
-
-
-# --------------------------------------------------------------------------
-# Environments
-
-
-def _bin(env: Path, name: str) -> Path:
-    return env / "bin" / name
-
-
-def _setup_marker() -> str:
-    parts = [
-        (ROOT / "pyproject.toml").read_text(),
-        (HERE / "requirements.txt").read_text(),
-        (HERE / "_empty_script" / "pyproject.toml").read_text(),
-        (HERE / "_empty_script" / "bench_empty_script.py").read_text(),
-        LEGACY_REQUIREMENT,
-        sys.version,
-    ]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _pip(env: Path, *args: str) -> None:
-    done = subprocess.run(
-        [
-            str(_bin(env, "python")),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"could not install {' '.join(args)} into {env}")
-
-
-def ensure_envs(rebuild: bool) -> None:
-    marker = ENVS / "setup.done"
-    wanted = _setup_marker()
-    if not rebuild and marker.exists() and marker.read_text() == wanted:
-        return
-    print("setting up benchmarks/.envs (once) ...", flush=True)
-    for env in (CURRENT, LEGACY):
-        shutil.rmtree(env, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    _pip(
-        CURRENT,
-        "-e",
-        str(ROOT),
-        "-r",
-        str(HERE / "requirements.txt"),
-        str(HERE / "_empty_script"),
-    )
-    _pip(LEGACY, LEGACY_REQUIREMENT)
-    marker.write_text(wanted)
-
-
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSTAMPS_")}
-    # Start-up figures assume cached bytecode, as an installed package has.
-    for name in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
-        env.pop(name, None)
-    return env
-
-
-# --------------------------------------------------------------------------
-# Timing
-
-
-class Contender:
-    """
-    One thing timed: *op* run *n* times per sample, *prepare* (untimed)
-    before each sample.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        op: Callable[[], object] | None = None,
-        prepare: Callable[[], object] | None = None,
-        n: int | None = None,
-    ) -> None:
-        self.name = name
-        self.op = op
-        self.prepare = prepare
-        self.n = n
-
-    def total(self, n: int) -> float:
-        assert self.op is not None
-        op = self.op
-        if self.prepare is not None:
-            self.prepare()
-        start = time.perf_counter()
-        for _ in range(n):
-            op()
-        return time.perf_counter() - start
-
-    def calibrate(self, target: float) -> None:
-        if self.n is not None:
-            return
-        n = 1
-        while True:
-            elapsed = self.total(n)
-            if elapsed >= target or n >= 1 << 24:
-                break
-            n = max(n * 2, int(n * target / max(elapsed, 1e-9) * 1.1))
-        self.n = n
-
-    def sample(self) -> float:
-        assert self.n is not None
-        return self.total(self.n) / self.n
-
-
-class Legacy:
-    """
-    The worker process timing jobstamps 0.0.20 in its own environment.
-    """
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [str(_bin(LEGACY, "python")), "-I", str(HERE / "_legacy_worker.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=_clean_env(),
-        )
-        self.count = 0
-
-    def ask(self, **request: object) -> dict[str, object]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the jobstamps 0.0.20 worker died")
-        answer: dict[str, object] = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return answer
-
-    def contender(self, label: str, **setup: object) -> Contender:
-        self.count += 1
-        name = f"legacy-{self.count}"
-        self.ask(cmd="setup", name=name, **setup)
-        legacy = self
-
-        class Remote(Contender):
-            def total(self, n: int) -> float:
-                return float(legacy.ask(cmd="time", name=name, n=n)["seconds"])  # type: ignore[arg-type]
-
-        return Remote(label)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ask(cmd="quit")
-        self.proc.wait(timeout=10)
-
-
-def measure(
-    contenders: list[Contender], rounds: int, target: float
-) -> dict[str, float]:
-    """
-    The median seconds per operation of each contender, over *rounds*
-    rounds in which every contender takes one sample, in a rotating order.
-    """
-    for c in contenders:
-        c.calibrate(target)
-    samples: dict[str, list[float]] = {c.name: [] for c in contenders}
-    for r in range(rounds):
-        order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
-        for c in order:
-            samples[c.name].append(c.sample())
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-# --------------------------------------------------------------------------
-# Report
-
-
-class Report:
-    def __init__(self) -> None:
-        self.checks: list[dict[str, object]] = []
-        self.scenarios: dict[str, object] = {}
-
-    def table(self, title: str, rows: list[tuple[str, str, str]]) -> None:
-        print(f"\n== {title}")
-        width = max(len(r[0]) for r in rows)
-        for name, value, note in rows:
-            print(f"  {name:<{width}}  {value:>14}  {note}")
-
-    def check(
-        self, label: str, value: float, limit: float, kind: str = "max", unit: str = "x"
-    ) -> None:
-        """
-        *kind* "max": value must be at most *limit*; "min": at least.
-        """
-        ok = value <= limit if kind == "max" else value >= limit
-        entry = {"check": label, "value": value, "limit": limit, "kind": kind}
-        entry.update(unit=unit, met=ok)
-        self.checks.append(entry)
-        print(f"  {describe(entry)}")
-
-    def info(self, label: str, value: float) -> None:
-        print(f"  [info] {label}: {value:.3f}x")
-
-    def skip(self, label: str, why: str) -> None:
-        print(f"  [SKIP] {label}: {why}")
-        self.checks.append({"check": label, "skipped": why})
-
-
-def describe(c: dict[str, object]) -> str:
-    if "skipped" in c:
-        return f"[SKIP] {c['check']}: {c['skipped']}"
-    sign = "<=" if c["kind"] == "max" else ">="
-    unit = c["unit"]
-    sep = "" if unit == "x" else " "
-    return (
-        f"[{'MET ' if c['met'] else 'MISS'}] {c['check']}: {c['value']:.3f}{sep}{unit} "
-        f"(target {sign} {c['limit']}{sep}{unit})"
-    )
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-6:
-        return f"{seconds * 1e9:.0f} ns"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.3f} s"
-
-
-def fmt_rate(nbytes: int, seconds: float) -> str:
-    return f"{nbytes / seconds / MiB:.0f} MiB/s"
-
-
-def make_files(folder: Path, count: int, size: int, age_s: float = 5.0) -> list[str]:
-    """
-    *count* files of *size* bytes, their mtimes set *age_s* seconds into the
-    past, as in a checkout made a while before the first stamped call.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    when = time.time() - age_s
-    block = os.urandom(size)
-    for i in range(count):
-        path = folder / f"d{i // 100:03d}" / f"file{i:05d}.txt"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(block[i % size :] + block[: i % size])
-        os.utime(path, (when, when))
-        paths.append(str(path))
-    return paths
-
-
-def write_big(path: Path, size: int) -> None:
-    block = os.urandom(16 * MiB)
-    with open(path, "wb") as file:
-        left = size
-        while left > 0:
-            file.write(block[: min(left, len(block))])
-            left -= len(block)
-    when = time.time() - 5
-    os.utime(path, (when, when))
-    os.sync()
-
-
-def then_sync(prepare: Callable[[], object]) -> Callable[[], None]:
-    """
-    *prepare*, then ``sync``: every write starts with no dirty pages queued
-    by the one before.
-    """
-
-    def run() -> None:
-        prepare()
-        os.sync()
-
-    return run
+from envs import (
+    CURRENT,
+    DATA,
+    LEGACY,
+    LEGACY_REQUIREMENT,
+    bin_path,
+    clean_env,
+    ensure_envs,
+)
+from harness import (
+    Bench,
+    Contender,
+    Legacy,
+    make_files,
+    then_sync,
+    time_commands,
+    write_big,
+)
+from report import MiB, Report, fmt_rate, fmt_time, machine, summary, versions
 
 
 def f(x: int) -> int:
@@ -350,23 +75,7 @@ def big_result() -> bytes:
 # Scenarios
 
 
-class Bench:
-    def __init__(
-        self, args: argparse.Namespace, report: Report, legacy: Legacy, work: Path
-    ) -> None:
-        self.args = args
-        self.quick = args.quick
-        self.rounds = args.rounds or (3 if args.quick else 9)
-        self.target = 0.02 if args.quick else 0.1
-        self.report = report
-        self.legacy = legacy
-        self.work = work
-
-    def dir(self, name: str) -> str:
-        path = self.work / name
-        path.mkdir(parents=True, exist_ok=True)
-        return str(path)
-
+class Scenarios(Bench):
     # 1 ---------------------------------------------------------------
     def s1_hit_nodeps(self) -> None:
         import diskcache
@@ -400,9 +109,9 @@ class Bench:
             Contender("joblib.Memory", lambda: jl_f(3)),
             Contender("floor: functools.lru_cache", lambda: lru(3)),
         ]
-        m = measure(contenders, self.rounds, self.target)
+        m = self.measure(contenders)
         dc.close()
-        self._rows(
+        self.report.times_table(
             "1. hit, no dependencies, small arguments (per call)",
             m,
             "floor: functools.lru_cache",
@@ -467,11 +176,11 @@ class Bench:
                 method=method_name,
             ),
         ]
-        m = measure(contenders, self.rounds, self.target)
+        m = self.measure(contenders)
         title = (
             "MTimeMethod" if method_name == "mtime" else "HashMethod, files unchanged"
         )
-        self._rows(
+        self.report.times_table(
             f"{number}. hit, 1,000 dependency files, {title} (per call)",
             m,
             "floor: os.stat loop",
@@ -501,7 +210,7 @@ class Bench:
         big = self.work / "s4-big.bin"
         size = 256 * MiB
         write_big(big, size)
-        rounds = max(3, self.rounds // 2)
+        rounds = self.few_rounds
         buffer = bytearray(MiB)
         view = memoryview(buffer)
 
@@ -535,7 +244,7 @@ class Bench:
             Contender("floor: hashlib.file_digest sha256", file_digest, n=1),
         ]
         streaming(hashlib.sha256)()  # bring the file into the page cache
-        m = measure(contenders, rounds, self.target)
+        m = self.measure(contenders, rounds)
         rows = [(k, fmt_rate(size, v), fmt_time(v)) for k, v in m.items()]
         self.report.table(
             "4a. first hash of one 256 MiB file (throughput, page cache warm)", rows
@@ -586,7 +295,7 @@ class Bench:
             candidates.append(Contender("xxhash xxh64", streaming(xxhash.xxh64), n=1))
         except ImportError:
             print("  xxhash not installed")
-        mc = measure(candidates, rounds, self.target)
+        mc = self.measure(candidates, rounds)
         self.report.table(
             "4b. digest candidates over the same 256 MiB (streaming, 1 MiB reads)",
             [
@@ -626,7 +335,7 @@ class Bench:
                     os.close(fd)
 
         small_floor()
-        ms = measure(
+        ms = self.measure(
             [
                 Contender(
                     "jobstamps first call (HashMethod)",
@@ -641,7 +350,6 @@ class Bench:
                 ),
             ],
             rounds,
-            self.target,
         )
         self.report.table(
             f"4c. first hash of 10,000 files of 4 KiB ({total / MiB:.0f} MiB)",
@@ -680,7 +388,7 @@ class Bench:
                 capture_output=True,
                 text=True,
                 check=True,
-                env=_clean_env(),
+                env=clean_env(),
             ).stdout
             before, after = json.loads(out)
             growth[label] = (after - before) * 1024
@@ -728,7 +436,7 @@ class Bench:
 
             return op
 
-        m = measure(
+        m = self.measure(
             [
                 Contender("10 stamps, in-process store warm", cycle(small, False)),
                 Contender(
@@ -739,8 +447,6 @@ class Bench:
                     f"{count:,} stamps, stamp re-read each call", cycle(big, True)
                 ),
             ],
-            self.rounds,
-            self.target,
         )
         self.report.table(
             f"5. hit latency with {count:,} stamps in the cache dir vs 10 (per call)",
@@ -820,7 +526,7 @@ class Bench:
         global PAYLOAD
         size = 200 * 10**6
         PAYLOAD = os.urandom(size)
-        rounds = max(3, self.rounds // 2)
+        rounds = self.few_rounds
         deco = jobstamped(cache_dir=self.dir("s6-deco"))(big_result)
         plain = self.work / "s6-plain.bin"
 
@@ -847,7 +553,7 @@ class Bench:
             return deco()
 
         assert deco() == PAYLOAD
-        m_write = measure(
+        m_write = self.measure(
             [
                 Contender(
                     "jobstamps stamp (first call)",
@@ -875,13 +581,12 @@ class Bench:
                 ),
             ],
             rounds,
-            self.target,
         )
         deco()
         dc_f()
         jl_f()
         plain_write()
-        m_read = measure(
+        m_read = self.measure(
             [
                 Contender("jobstamps load (hit)", load, n=1),
                 Contender("floor: plain file read", plain_read, n=1),
@@ -889,7 +594,6 @@ class Bench:
                 Contender("joblib.Memory (hit)", jl_f, n=1),
             ],
             rounds,
-            self.target,
         )
         dc.close()
         self.report.table(
@@ -925,7 +629,9 @@ class Bench:
         runs = 30 if self.quick else 100
         commands: dict[str, list[str]] = {
             "floor: python -c pass": [sys.executable, "-c", "pass"],
-            "floor: empty console script": [str(_bin(CURRENT, "bench-empty-script"))],
+            "floor: empty console script": [
+                str(bin_path(CURRENT, "bench-empty-script"))
+            ],
             # What a console script of jobstamps imports before it can serve a
             # hit: the wrapper's `re`, then the 0.0.20 shim and the core.
             "reference: python -c 'import re; from jobstamps import jobstamp'": [
@@ -934,7 +640,7 @@ class Bench:
                 "import re; from jobstamps import jobstamp",
             ],
             "jobstamps 0.0.20 jobstamp -- true (cached)": [
-                str(_bin(LEGACY, "jobstamp")),
+                str(bin_path(LEGACY, "jobstamp")),
                 "--stamp-directory",
                 self.dir("s7-legacy"),
                 "--",
@@ -945,13 +651,13 @@ class Bench:
         project = "jobstamps jobstamp -- true (cached)"
         if have_cli:
             commands[project] = [
-                str(_bin(CURRENT, "jobstamp")),
+                str(bin_path(CURRENT, "jobstamp")),
                 "--stamp-directory",
                 self.dir("s7-current"),
                 "--",
                 "true",
             ]
-        env = _clean_env()
+        env = clean_env()
         for argv in commands.values():
             subprocess.run(
                 argv, check=True, env=env, stdout=subprocess.DEVNULL
@@ -992,12 +698,6 @@ class Bench:
         )
         r.scenarios["7"] = m
 
-    def _rows(self, title: str, m: dict[str, float], floor: str) -> None:
-        base = m[floor]
-        self.report.table(
-            title, [(k, fmt_time(v), f"{v / base:8.2f}x floor") for k, v in m.items()]
-        )
-
 
 HOP = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
@@ -1030,58 +730,6 @@ print(json.dumps([before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
 }
 
 
-def time_commands(
-    commands: dict[str, list[str]],
-    runs: int,
-    rounds: int,
-    work: Path,
-    env: dict[str, str],
-) -> dict[str, float]:
-    """
-    Median wall time of each command, over *rounds* rounds of *runs*/*rounds*
-    runs each, the commands alternating round by round.
-    """
-    per_round = max(3, runs // rounds)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    hyperfine = shutil.which("hyperfine")
-    for r in range(rounds):
-        if hyperfine:
-            out = work / f"hyperfine-{r}.json"
-            argv = [
-                hyperfine,
-                "-N",
-                "--warmup",
-                "3",
-                "--runs",
-                str(per_round),
-                "--export-json",
-                str(out),
-                "--style",
-                "none",
-            ]
-            names = list(commands)
-            argv += [shlex.join(commands[n]) for n in names]
-            done = subprocess.run(
-                argv,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"hyperfine failed: {done.stderr}")
-            results = json.loads(out.read_text())["results"]
-            for name, result in zip(names, results, strict=True):
-                times[name].extend(result["times"])
-        else:
-            for name, argv in commands.items():
-                for _ in range(per_round):
-                    start = time.perf_counter()
-                    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
-                    times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 # --------------------------------------------------------------------------
 # Main
 
@@ -1097,32 +745,6 @@ SCENARIOS = {
 }
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as file:
-        for line in file:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    )
-
-
-def versions() -> str:
-    from importlib.metadata import version
-
-    names = ["jobstamps", "joblib", "diskcache", "blake3", "xxhash"]
-    parts = []
-    for name in names:
-        try:
-            parts.append(f"{name} {version(name)}")
-        except Exception:
-            parts.append(f"{name} (missing)")
-    return ", ".join(parts)
-
-
 def in_env(args: argparse.Namespace) -> int:
     report = Report()
     print(f"machine: {machine()}")
@@ -1134,8 +756,9 @@ def in_env(args: argparse.Namespace) -> int:
     legacy = Legacy()
     work = Path(tempfile.mkdtemp(prefix="jobstamps-bench-", dir=args.workdir))
     started = time.perf_counter()
+    rounds = args.rounds or (3 if args.quick else 9)
     try:
-        bench = Bench(args, report, legacy, work)
+        bench = Scenarios(args.quick, rounds, report, legacy, work)
         for number in wanted:
             os.sync()  # no writeback left over from the scenario before
             t0 = time.perf_counter()
@@ -1149,21 +772,10 @@ def in_env(args: argparse.Namespace) -> int:
     finally:
         legacy.close()
         shutil.rmtree(work, ignore_errors=True)
-    print("\n== summary")
-    for c in report.checks:
-        print(f"  {describe(c)}")
+    summary(report.checks)
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "machine": machine(),
-                    "checks": report.checks,
-                    "scenarios": report.scenarios,
-                },
-                indent=1,
-            )
-        )
+        Path(args.json).write_text(report.to_json(machine=machine()))
     return 0
 
 
@@ -1195,12 +807,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     return subprocess.run(
         [
-            str(_bin(CURRENT, "python")),
+            str(bin_path(CURRENT, "python")),
             str(Path(__file__).resolve()),
             "--in-env",
             *forwarded,
         ],
-        env=_clean_env(),
+        env=clean_env(),
     ).returncode
 
 
