@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import internals
 from envs import (
     CURRENT,
     DATA,
@@ -413,8 +414,9 @@ class Scenarios(Bench):
 
     # 5 ---------------------------------------------------------------
     def s5_scale(self) -> None:
-        from jobstamps import _core, jobstamped
+        from jobstamps import jobstamped
 
+        drop_stores = internals.store_dropper()
         count = 100_000 if self.quick else 1_000_000
         big_root = self._stamp_farm(count)
         small_root = self.dir("s5-ten")
@@ -431,7 +433,7 @@ class Scenarios(Bench):
             def op() -> object:
                 i = state[0] = (state[0] + 1) % 10
                 if reset:
-                    _core._stores.clear()  # the stamp is read from disk again
+                    drop_stores()  # the stamp is read from disk again
                 return fn(i)
 
             return op
@@ -470,19 +472,25 @@ class Scenarios(Bench):
     def _stamp_farm(self, count: int) -> str:
         """
         A cache dir holding *count* valid stamps of ``scale_target`` (random
-        keys), written straight in the store's encoding and fan-out; kept
-        under .envs/data between runs.
+        keys), written straight in the stamp file encoding where the store
+        would put them; kept under .envs/data between runs.
         """
-        from jobstamps import _key, _store
+        from jobstamps import jobstamped
 
-        function = _key.function_name(scale_target)
-        folder_name = _store.function_folder(function)
+        # Where the store files a stamp of scale_target: its folder, and the
+        # fan-out of the digest into subfolders (ab/cd/abcd...).
+        probe = Path(self.dir("s5-probe"))
+        jobstamped(cache_dir=str(probe))(scale_target)(0)
+        (sample,) = (p for p in probe.rglob("*") if p.is_file())
+        folder, *fan_out, name = sample.relative_to(probe).parts
+        widths = [len(part) for part in fan_out]
+        assert "".join(fan_out) == name[: sum(widths)], sample
         identity = json.dumps(
             {
                 "count": count,
-                "folder": folder_name,
-                "magic": _store.MAGIC.decode(),
-                "format": _store.FORMAT_VERSION,
+                "folder": folder,
+                "fan-out": widths,
+                "format": internals.stamp_format(),
             }
         )
         root = DATA / f"stamps-{count}"
@@ -494,23 +502,24 @@ class Scenarios(Bench):
             flush=True,
         )
         shutil.rmtree(root, ignore_errors=True)
-        store = _store.DirectoryStore(str(root))
-        folder = root / folder_name
-        for a in range(256):
-            for b in range(256):
-                (folder / f"{a:02x}" / f"{b:02x}").mkdir(
-                    parents=True, mode=0o700, exist_ok=True
-                )
+        encoded = internals.stamp_encoder()
+        made: set[str] = set()
         now = time.time_ns()
         rng = random.Random(1)
         for i in range(count):
-            digest = rng.randbytes(20).hex()
-            path = store.path(function, digest)
-            parts = _store.encode(
-                _store.Stamp(now, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
-            )
+            digest = rng.randbytes(len(name) // 2).hex()
+            levels, start = [], 0
+            for width in widths:
+                levels.append(digest[start : start + width])
+                start += width
+            parent = os.path.join(root, folder, *levels)
+            if parent not in made:
+                os.makedirs(parent, 0o700, exist_ok=True)
+                made.add(parent)
+            data = encoded(now, pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
+            path = os.path.join(parent, digest)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.write(fd, b"".join(bytes(part) for part in parts))
+            os.write(fd, data)
             os.close(fd)
         marker.write_text(identity)
         os.sync()
@@ -521,7 +530,7 @@ class Scenarios(Bench):
         import diskcache
         import joblib
 
-        from jobstamps import _core, jobstamped
+        from jobstamps import jobstamped
 
         global PAYLOAD
         size = 200 * 10**6
@@ -548,8 +557,10 @@ class Scenarios(Bench):
         jl_mem = joblib.Memory(self.dir("s6-joblib"), verbose=0)
         jl_f = jl_mem.cache(big_result)
 
+        drop_stores = internals.store_dropper()
+
         def load() -> object:
-            _core._stores.clear()
+            drop_stores()
             return deco()
 
         assert deco() == PAYLOAD
