@@ -15,6 +15,7 @@ and runs the scenarios asked for (``scenarios/``) over the harness.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -22,18 +23,25 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from envs import CURRENT, LEGACY_REQUIREMENT, bin_path, clean_env, ensure_envs
 
 
 def in_env(args: argparse.Namespace) -> int:
     """
-    The run itself, inside ``.envs/current``.
+    The run itself, inside ``.envs/current``; or, with ``--from-json``,
+    the picture of an earlier run.
     """
     from harness import Bench, Legacy
-    from report import Report, machine, summary, versions
+    from report import Report, load, machine, summary, versions
     from scenarios import SCENARIOS, runner
 
+    if args.from_json:
+        data = load(args.from_json)
+        summary(data["checks"])
+        draw(data, args.plot)
+        return 0
     report = Report()
     rounds = args.rounds or (3 if args.quick else 9)
     print(f"machine: {machine()}")
@@ -56,9 +64,27 @@ def in_env(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
     summary(report.checks)
     print(f"total {time.perf_counter() - started:.0f} s")
+    about = {
+        "machine": machine(),
+        "versions": versions(),
+        "rounds": rounds,
+        "quick": args.quick,
+    }
     if args.json:
-        Path(args.json).write_text(report.to_json(machine=machine()))
+        Path(args.json).write_text(report.to_json(**about))
+    if args.plot:
+        draw(json.loads(report.to_json(**about)), args.plot)
     return 0
+
+
+def draw(data: dict[str, Any], path: str) -> None:
+    """
+    The picture of *data* (as ``--json`` writes it) into *path*.
+    """
+    import plot
+
+    plot.draw(data, path)
+    print(f"drew {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,2,7")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw the figures, side by side with peers and floors",
+    )
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="draw --plot from the figures an earlier --json wrote, without running",
+    )
+    parser.add_argument(
         "--workdir", help="where scratch files go (default: the system's temp dir)"
     )
     parser.add_argument(
@@ -81,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--in-env", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.from_json and not args.plot:
+        parser.error("--from-json draws a picture: give --plot FILE.png too")
     if args.only:
         from scenarios import SCENARIOS
 

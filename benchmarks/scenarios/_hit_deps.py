@@ -67,13 +67,11 @@ def run_with(bench: Bench, number: str, method_name: str, limit: float) -> None:
     m = bench.measure(contenders)
     title = "MTimeMethod" if method_name == "mtime" else "HashMethod, files unchanged"
     r = bench.report
-    r.times_table(
-        f"{number}. hit, 1,000 dependency files, {title} (per call)", m, FLOOR
-    )
-    r.check(
-        f"S{number} @jobstamped / os.stat loop",
-        m["jobstamps @jobstamped"] / m[FLOOR],
-        limit,
+    title = f"{number}. hit, 1,000 dependency files, {title} (per call)"
+    r.times_table(title, m, FLOOR)
+    p = r.panel(number, title, m, "s")
+    p.ratio(
+        f"S{number} @jobstamped / os.stat loop", "jobstamps @jobstamped", FLOOR, limit
     )
     r.info(
         f"S{number} jobstamp.run shim / os.stat loop",

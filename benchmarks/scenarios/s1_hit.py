@@ -52,10 +52,12 @@ def run(bench: Bench) -> None:
     m = bench.measure(contenders)
     dc.close()
     r = bench.report
-    r.times_table("1. hit, no dependencies, small arguments (per call)", m, FLOOR)
+    title = "1. hit, no dependencies, small arguments (per call)"
+    r.times_table(title, m, FLOOR)
+    p = r.panel("1", title, m, "s")
     for who in ("jobstamps @jobstamped", "jobstamps jobstamp.run shim"):
-        r.check(f"S1 {who} / 0.0.20 run", m[who] / m["jobstamps 0.0.20 run"], 0.25)
-        r.check(f"S1 {who} / diskcache memoize", m[who] / m["diskcache memoize"], 0.33)
+        p.ratio(f"S1 {who} / 0.0.20 run", who, "jobstamps 0.0.20 run", 0.25)
+        p.ratio(f"S1 {who} / diskcache memoize", who, "diskcache memoize", 0.33)
     r.info(
         "S1 @jobstamped / joblib.Memory",
         m["jobstamps @jobstamped"] / m["joblib.Memory"],

@@ -56,16 +56,13 @@ def run(bench: Bench) -> None:
     m = time_commands(commands, runs, bench.few_rounds, bench.work, env)
     timer = "hyperfine" if shutil.which("hyperfine") else "subprocess loop"
     r = bench.report
-    r.table(
-        f"7. whole process, {runs} runs each ({timer})",
-        [(k, fmt_time(v), "") for k, v in m.items()],
-    )
+    title = f"7. whole process, {runs} runs each ({timer})"
+    r.table(title, [(k, fmt_time(v), "") for k, v in m.items()])
+    p = r.panel("7", title, m, "s")
     empty = m[EMPTY]
     if have_cli:
-        r.check(
-            "S7 cached jobstamp -- true / empty console script",
-            m[PROJECT] / empty,
-            1.5,
+        p.ratio(
+            "S7 cached jobstamp -- true / empty console script", PROJECT, EMPTY, 1.5
         )
         r.info("S7 cached jobstamp -- true / 0.0.20's", m[PROJECT] / m[LEGACY_CLI])
     else:
