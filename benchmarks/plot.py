@@ -75,6 +75,8 @@ def draw(data: dict[str, Any], path: str) -> None:
     else:
         fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
     rounds = f"medians of {data['rounds']} rounds" if data.get("rounds") else ""
+    if data.get("few_rounds") not in (None, data.get("rounds")):
+        rounds += f", {data['few_rounds']} where one sample takes seconds"
     if data.get("quick"):
         rounds += " (--quick)"
     lines = [f"jobstamps benchmarks: {rounds}", data.get("machine", "")]

@@ -68,6 +68,7 @@ def in_env(args: argparse.Namespace) -> int:
         "machine": machine(),
         "versions": versions(),
         "rounds": rounds,
+        "few_rounds": bench.few_rounds,
         "quick": args.quick,
     }
     if args.json:
