@@ -9,7 +9,8 @@ measurements then run in ``current``; 0.0.20 is timed by a worker process in
 figures taken in the same minutes. See README.md beside this file.
 
 This module only reads the command line, starts itself again in ``current``
-and runs the scenarios asked for (``scenarios/``) over the harness.
+and runs the scenarios asked for (``scenarios/``) over the harness; it knows
+no scenario but by its number, and nothing of how figures are taken.
 """
 
 from __future__ import annotations

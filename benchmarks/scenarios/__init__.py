@@ -7,6 +7,10 @@ table, checks its targets and keeps its figures in ``bench.report``. Adding a
 scenario: write ``sN_name.py`` beside this file, then add its line to
 ``SCENARIOS``; ``--only N`` runs it. Modules are imported only when their
 scenario runs, so they may import jobstamps and the peers at the top.
+
+A scenario knows the harness, the report and jobstamps' public API; anything
+private of jobstamps it gets from ``internals``, never by importing it. No
+scenario knows another (scenarios 2 and 3 share ``_hit_deps``).
 """
 
 from __future__ import annotations
