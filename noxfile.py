@@ -47,6 +47,7 @@ def bench(session: nox.Session) -> None:
     jobstamps against jobstamps 0.0.20 and its peers; not part of the tests.
 
     The benchmarks build their own environments under benchmarks/.envs/.
-    nox -s bench -- --quick for fewer rounds, -- --only 1,2 for some scenarios.
+    nox -s bench -- --quick for fewer rounds, -- --only 1,2 for some scenarios,
+    -- --json out.json --plot out.png to keep the figures and draw them.
     """
     session.run(sys.executable, "benchmarks/run.py", *session.posargs, external=True)

@@ -20,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobstamps import HashMethod, MTimeMethod, _core, jobstamp, jobstamped
+from jobstamps import HashMethod, MTimeMethod, jobstamp, jobstamped
+
+from internals import store_dropper
 
 
 def f(x: int) -> int:
@@ -89,13 +91,14 @@ def main(wanted: list[str]) -> None:
     if "6" in wanted:
         PAYLOAD = os.urandom(200 * 10**6)
         deco = jobstamped(cache_dir=str(work / "s6"))(big_result)
+        drop_stores = store_dropper()
 
         def first() -> None:
             deco.clear()
             deco()
 
         def hit() -> None:
-            _core._stores.clear()
+            drop_stores()
             deco()
 
         profile("6. 200 MB result: first call (stamp)", first, 5)

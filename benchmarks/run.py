@@ -7,1164 +7,86 @@ do-nothing console script) and ``legacy`` (jobstamps 0.0.20 from PyPI). The
 measurements then run in ``current``; 0.0.20 is timed by a worker process in
 ``legacy``, round by round between the others, so every ratio compares
 figures taken in the same minutes. See README.md beside this file.
+
+This module only reads the command line, starts itself again in ``current``
+and runs the scenarios asked for (``scenarios/``) over the harness; it knows
+no scenario but by its number, and nothing of how figures are taken.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
-import hashlib
 import json
 import os
-import pickle
-import platform
-import random
-import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-ENVS = HERE / ".envs"
-CURRENT = ENVS / "current"
-LEGACY = ENVS / "legacy"
-DATA = ENVS / "data"
-LEGACY_REQUIREMENT = "jobstamps==0.0.20"
-
-MiB = 1 << 20
-
-
-# --------------------------------------------------------------------------
-# Environments
-
-
-def _bin(env: Path, name: str) -> Path:
-    return env / "bin" / name
-
-
-def _setup_marker() -> str:
-    parts = [
-        (ROOT / "pyproject.toml").read_text(),
-        (HERE / "requirements.txt").read_text(),
-        (HERE / "_empty_script" / "pyproject.toml").read_text(),
-        (HERE / "_empty_script" / "bench_empty_script.py").read_text(),
-        LEGACY_REQUIREMENT,
-        sys.version,
-    ]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _pip(env: Path, *args: str) -> None:
-    done = subprocess.run(
-        [
-            str(_bin(env, "python")),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"could not install {' '.join(args)} into {env}")
-
-
-def ensure_envs(rebuild: bool) -> None:
-    marker = ENVS / "setup.done"
-    wanted = _setup_marker()
-    if not rebuild and marker.exists() and marker.read_text() == wanted:
-        return
-    print("setting up benchmarks/.envs (once) ...", flush=True)
-    for env in (CURRENT, LEGACY):
-        shutil.rmtree(env, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    _pip(
-        CURRENT,
-        "-e",
-        str(ROOT),
-        "-r",
-        str(HERE / "requirements.txt"),
-        str(HERE / "_empty_script"),
-    )
-    _pip(LEGACY, LEGACY_REQUIREMENT)
-    marker.write_text(wanted)
-
-
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSTAMPS_")}
-    # Start-up figures assume cached bytecode, as an installed package has.
-    for name in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
-        env.pop(name, None)
-    return env
-
-
-# --------------------------------------------------------------------------
-# Timing
-
-
-class Contender:
-    """
-    One thing timed: *op* run *n* times per sample, *prepare* (untimed)
-    before each sample.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        op: Callable[[], object] | None = None,
-        prepare: Callable[[], object] | None = None,
-        n: int | None = None,
-    ) -> None:
-        self.name = name
-        self.op = op
-        self.prepare = prepare
-        self.n = n
-
-    def total(self, n: int) -> float:
-        assert self.op is not None
-        op = self.op
-        if self.prepare is not None:
-            self.prepare()
-        start = time.perf_counter()
-        for _ in range(n):
-            op()
-        return time.perf_counter() - start
-
-    def calibrate(self, target: float) -> None:
-        if self.n is not None:
-            return
-        n = 1
-        while True:
-            elapsed = self.total(n)
-            if elapsed >= target or n >= 1 << 24:
-                break
-            n = max(n * 2, int(n * target / max(elapsed, 1e-9) * 1.1))
-        self.n = n
-
-    def sample(self) -> float:
-        assert self.n is not None
-        return self.total(self.n) / self.n
-
-
-class Legacy:
-    """
-    The worker process timing jobstamps 0.0.20 in its own environment.
-    """
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [str(_bin(LEGACY, "python")), "-I", str(HERE / "_legacy_worker.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=_clean_env(),
-        )
-        self.count = 0
-
-    def ask(self, **request: object) -> dict[str, object]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the jobstamps 0.0.20 worker died")
-        answer: dict[str, object] = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return answer
-
-    def contender(self, label: str, **setup: object) -> Contender:
-        self.count += 1
-        name = f"legacy-{self.count}"
-        self.ask(cmd="setup", name=name, **setup)
-        legacy = self
-
-        class Remote(Contender):
-            def total(self, n: int) -> float:
-                return float(legacy.ask(cmd="time", name=name, n=n)["seconds"])  # type: ignore[arg-type]
-
-        return Remote(label)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ask(cmd="quit")
-        self.proc.wait(timeout=10)
-
-
-def measure(
-    contenders: list[Contender], rounds: int, target: float
-) -> dict[str, float]:
-    """
-    The median seconds per operation of each contender, over *rounds*
-    rounds in which every contender takes one sample, in a rotating order.
-    """
-    for c in contenders:
-        c.calibrate(target)
-    samples: dict[str, list[float]] = {c.name: [] for c in contenders}
-    for r in range(rounds):
-        order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
-        for c in order:
-            samples[c.name].append(c.sample())
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-# --------------------------------------------------------------------------
-# Report
-
-
-class Report:
-    def __init__(self) -> None:
-        self.checks: list[dict[str, object]] = []
-        self.scenarios: dict[str, object] = {}
-
-    def table(self, title: str, rows: list[tuple[str, str, str]]) -> None:
-        print(f"\n== {title}")
-        width = max(len(r[0]) for r in rows)
-        for name, value, note in rows:
-            print(f"  {name:<{width}}  {value:>14}  {note}")
-
-    def check(
-        self, label: str, value: float, limit: float, kind: str = "max", unit: str = "x"
-    ) -> None:
-        """
-        *kind* "max": value must be at most *limit*; "min": at least.
-        """
-        ok = value <= limit if kind == "max" else value >= limit
-        entry = {"check": label, "value": value, "limit": limit, "kind": kind}
-        entry.update(unit=unit, met=ok)
-        self.checks.append(entry)
-        print(f"  {describe(entry)}")
-
-    def info(self, label: str, value: float) -> None:
-        print(f"  [info] {label}: {value:.3f}x")
-
-    def skip(self, label: str, why: str) -> None:
-        print(f"  [SKIP] {label}: {why}")
-        self.checks.append({"check": label, "skipped": why})
-
-
-def describe(c: dict[str, object]) -> str:
-    if "skipped" in c:
-        return f"[SKIP] {c['check']}: {c['skipped']}"
-    sign = "<=" if c["kind"] == "max" else ">="
-    unit = c["unit"]
-    sep = "" if unit == "x" else " "
-    return (
-        f"[{'MET ' if c['met'] else 'MISS'}] {c['check']}: {c['value']:.3f}{sep}{unit} "
-        f"(target {sign} {c['limit']}{sep}{unit})"
-    )
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-6:
-        return f"{seconds * 1e9:.0f} ns"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.3f} s"
-
-
-def fmt_rate(nbytes: int, seconds: float) -> str:
-    return f"{nbytes / seconds / MiB:.0f} MiB/s"
-
-
-def make_files(folder: Path, count: int, size: int, age_s: float = 5.0) -> list[str]:
-    """
-    *count* files of *size* bytes, their mtimes set *age_s* seconds into the
-    past, as in a checkout made a while before the first stamped call.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    when = time.time() - age_s
-    block = os.urandom(size)
-    for i in range(count):
-        path = folder / f"d{i // 100:03d}" / f"file{i:05d}.txt"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(block[i % size :] + block[: i % size])
-        os.utime(path, (when, when))
-        paths.append(str(path))
-    return paths
-
-
-def write_big(path: Path, size: int) -> None:
-    block = os.urandom(16 * MiB)
-    with open(path, "wb") as file:
-        left = size
-        while left > 0:
-            file.write(block[: min(left, len(block))])
-            left -= len(block)
-    when = time.time() - 5
-    os.utime(path, (when, when))
-    os.sync()
-
-
-def then_sync(prepare: Callable[[], object]) -> Callable[[], None]:
-    """
-    *prepare*, then ``sync``: every write starts with no dirty pages queued
-    by the one before.
-    """
-
-    def run() -> None:
-        prepare()
-        os.sync()
-
-    return run
-
-
-def f(x: int) -> int:
-    return x + 1
-
-
-def deps_target(x: int) -> int:
-    return x + 1
-
-
-def scale_target(i: int) -> int:
-    return i * 2
-
-
-def first_hash_target(n: int) -> int:
-    return n
-
-
-PAYLOAD: bytes = b""
-
-
-def big_result() -> bytes:
-    return PAYLOAD
-
-
-# --------------------------------------------------------------------------
-# Scenarios
-
-
-class Bench:
-    def __init__(
-        self, args: argparse.Namespace, report: Report, legacy: Legacy, work: Path
-    ) -> None:
-        self.args = args
-        self.quick = args.quick
-        self.rounds = args.rounds or (3 if args.quick else 9)
-        self.target = 0.02 if args.quick else 0.1
-        self.report = report
-        self.legacy = legacy
-        self.work = work
-
-    def dir(self, name: str) -> str:
-        path = self.work / name
-        path.mkdir(parents=True, exist_ok=True)
-        return str(path)
-
-    # 1 ---------------------------------------------------------------
-    def s1_hit_nodeps(self) -> None:
-        import diskcache
-        import joblib
-
-        from jobstamps import jobstamp, jobstamped
-
-        deco = jobstamped(cache_dir=self.dir("s1-deco"))(f)
-        shim_dir = self.dir("s1-shim")
-        assert deco(3) == 4 and deco(3) == 4
-        assert deco.out_of_date(3) is None
-        jobstamp.run(f, 3, jobstamps_cache_output_directory=shim_dir)
-
-        def shim() -> object:
-            return jobstamp.run(f, 3, jobstamps_cache_output_directory=shim_dir)
-
-        dc = diskcache.Cache(self.dir("s1-diskcache"))
-        dc_f = dc.memoize()(f)
-        dc_f(3)
-        jl_f = joblib.Memory(self.dir("s1-joblib"), verbose=0).cache(f)
-        jl_f(3)
-        lru = functools.lru_cache(maxsize=None)(f)
-        lru(3)
-        contenders = [
-            Contender("jobstamps @jobstamped", lambda: deco(3)),
-            Contender("jobstamps jobstamp.run shim", shim),
-            self.legacy.contender(
-                "jobstamps 0.0.20 run", kind="nodeps", cache=self.dir("s1-legacy")
-            ),
-            Contender("diskcache memoize", lambda: dc_f(3)),
-            Contender("joblib.Memory", lambda: jl_f(3)),
-            Contender("floor: functools.lru_cache", lambda: lru(3)),
-        ]
-        m = measure(contenders, self.rounds, self.target)
-        dc.close()
-        self._rows(
-            "1. hit, no dependencies, small arguments (per call)",
-            m,
-            "floor: functools.lru_cache",
-        )
-        r = self.report
-        for who in ("jobstamps @jobstamped", "jobstamps jobstamp.run shim"):
-            r.check(f"S1 {who} / 0.0.20 run", m[who] / m["jobstamps 0.0.20 run"], 0.25)
-            r.check(
-                f"S1 {who} / diskcache memoize", m[who] / m["diskcache memoize"], 0.33
-            )
-        r.info(
-            "S1 @jobstamped / joblib.Memory",
-            m["jobstamps @jobstamped"] / m["joblib.Memory"],
-        )
-        r.info(
-            "S1 @jobstamped / lru_cache",
-            m["jobstamps @jobstamped"] / m["floor: functools.lru_cache"],
-        )
-        r.scenarios["1"] = m
-
-    # 2, 3 ------------------------------------------------------------
-    def s23_hit_deps(self, method_name: str) -> None:
-        from jobstamps import HashMethod, MTimeMethod, jobstamp, jobstamped
-
-        number = "2" if method_name == "mtime" else "3"
-        method = MTimeMethod if method_name == "mtime" else HashMethod
-        paths = make_files(self.work / f"s{number}-files", 1000, 2048)
-        paths_file = self.work / f"s{number}-paths.txt"
-        paths_file.write_text("\n".join(paths))
-        deco = jobstamped(
-            dependencies=paths, method=method, cache_dir=self.dir(f"s{number}-deco")
-        )(deps_target)
-        deco(3)
-        assert deco.out_of_date(3) is None
-        shim_dir = self.dir(f"s{number}-shim")
-
-        def shim() -> object:
-            return jobstamp.run(
-                deps_target,
-                3,
-                jobstamps_dependencies=paths,
-                jobstamps_cache_output_directory=shim_dir,
-                jobstamps_method=method,
-            )
-
-        shim()
-        stat = os.stat
-
-        def stat_loop() -> None:
-            for p in paths:
-                stat(p)
-
-        contenders = [
-            Contender("jobstamps @jobstamped", lambda: deco(3)),
-            Contender("jobstamps jobstamp.run shim", shim),
-            Contender("floor: os.stat loop", stat_loop),
-            self.legacy.contender(
-                "jobstamps 0.0.20 run",
-                kind="deps",
-                cache=self.dir(f"s{number}-legacy"),
-                paths_file=str(paths_file),
-                method=method_name,
-            ),
-        ]
-        m = measure(contenders, self.rounds, self.target)
-        title = (
-            "MTimeMethod" if method_name == "mtime" else "HashMethod, files unchanged"
-        )
-        self._rows(
-            f"{number}. hit, 1,000 dependency files, {title} (per call)",
-            m,
-            "floor: os.stat loop",
-        )
-        limit = 1.2 if method_name == "mtime" else 1.3
-        r = self.report
-        r.check(
-            f"S{number} @jobstamped / os.stat loop",
-            m["jobstamps @jobstamped"] / m["floor: os.stat loop"],
-            limit,
-        )
-        r.info(
-            f"S{number} jobstamp.run shim / os.stat loop",
-            m["jobstamps jobstamp.run shim"] / m["floor: os.stat loop"],
-        )
-        r.info(
-            f"S{number} @jobstamped / 0.0.20 run",
-            m["jobstamps @jobstamped"] / m["jobstamps 0.0.20 run"],
-        )
-        r.scenarios[number] = m
-
-    # 4 ---------------------------------------------------------------
-    def s4_first_hash(self) -> None:
-        from jobstamps import HashMethod, jobstamped
-
-        r = self.report
-        big = self.work / "s4-big.bin"
-        size = 256 * MiB
-        write_big(big, size)
-        rounds = max(3, self.rounds // 2)
-        buffer = bytearray(MiB)
-        view = memoryview(buffer)
-
-        def streaming(make: Callable[[], object]) -> Callable[[], object]:
-            def op() -> object:
-                h = make()
-                with open(big, "rb", buffering=0) as file:
-                    while n := file.readinto(buffer):
-                        h.update(view[:n])  # type: ignore[attr-defined]
-                return h.hexdigest()  # type: ignore[attr-defined]
-
-            return op
-
-        def file_digest() -> object:
-            with open(big, "rb") as file:
-                return hashlib.file_digest(file, "sha256").hexdigest()
-
-        deco = jobstamped(
-            dependencies=[str(big)], method=HashMethod, cache_dir=self.dir("s4-deco")
-        )(first_hash_target)
-        contenders = [
-            Contender(
-                "jobstamps first call (HashMethod)",
-                lambda: deco(1),
-                prepare=deco.clear,
-                n=1,
-            ),
-            Contender(
-                "floor: sha256 streaming readinto 1 MiB", streaming(hashlib.sha256), n=1
-            ),
-            Contender("floor: hashlib.file_digest sha256", file_digest, n=1),
-        ]
-        streaming(hashlib.sha256)()  # bring the file into the page cache
-        m = measure(contenders, rounds, self.target)
-        rows = [(k, fmt_rate(size, v), fmt_time(v)) for k, v in m.items()]
-        self.report.table(
-            "4a. first hash of one 256 MiB file (throughput, page cache warm)", rows
-        )
-        floor = min(
-            m["floor: sha256 streaming readinto 1 MiB"],
-            m["floor: hashlib.file_digest sha256"],
-        )
-        r.check(
-            "S4 256 MiB: jobstamps throughput / fastest sha256 floor",
-            floor / m["jobstamps first call (HashMethod)"],
-            0.9,
-            "min",
-        )
-        r.scenarios["4a"] = m
-
-        # Digest candidates, numbers only.
-        candidates: list[Contender] = []
-        for name in ("sha256", "sha1", "md5", "blake2b"):
-            candidates.append(
-                Contender(
-                    f"hashlib {name}",
-                    streaming(functools.partial(hashlib.new, name)),
-                    n=1,
-                )
-            )
-        try:
-            import blake3
-
-            candidates.append(
-                Contender("blake3 (1 thread)", streaming(blake3.blake3), n=1)
-            )
-            candidates.append(
-                Contender(
-                    "blake3 (all cores, 1 MiB updates)",
-                    streaming(lambda: blake3.blake3(max_threads=blake3.blake3.AUTO)),
-                    n=1,
-                )
-            )
-        except ImportError:
-            print("  blake3 not installed")
-        try:
-            import xxhash
-
-            candidates.append(
-                Contender("xxhash xxh3_128", streaming(xxhash.xxh3_128), n=1)
-            )
-            candidates.append(Contender("xxhash xxh64", streaming(xxhash.xxh64), n=1))
-        except ImportError:
-            print("  xxhash not installed")
-        mc = measure(candidates, rounds, self.target)
-        self.report.table(
-            "4b. digest candidates over the same 256 MiB (streaming, 1 MiB reads)",
-            [
-                (
-                    k,
-                    fmt_rate(size, v),
-                    f"{m['floor: sha256 streaming readinto 1 MiB'] / v:.2f}x sha256",
-                )
-                for k, v in mc.items()
-            ],
-        )
-        r.scenarios["4b"] = mc
-
-        # 10,000 small files.
-        small = make_files(self.work / "s4-small", 10_000, 4096)
-        total = sum(os.path.getsize(p) for p in small)
-        deco_small = jobstamped(
-            dependencies=small, method=HashMethod, cache_dir=self.dir("s4-small-deco")
-        )(first_hash_target)
-
-        def small_floor() -> None:
-            for p in small:
-                with open(p, "rb") as file:
-                    hashlib.sha256(file.read()).hexdigest()
-
-        def small_file_digest() -> None:
-            for p in small:
-                with open(p, "rb") as file:
-                    hashlib.file_digest(file, "sha256").hexdigest()
-
-        def small_os_read() -> None:
-            for p in small:
-                fd = os.open(p, os.O_RDONLY)
-                try:
-                    hashlib.sha256(os.read(fd, 1 << 20)).hexdigest()
-                finally:
-                    os.close(fd)
-
-        small_floor()
-        ms = measure(
-            [
-                Contender(
-                    "jobstamps first call (HashMethod)",
-                    lambda: deco_small(2),
-                    prepare=deco_small.clear,
-                    n=1,
-                ),
-                Contender("floor: open+read+sha256 per file", small_floor, n=1),
-                Contender("floor: os.open+os.read+sha256 per file", small_os_read, n=1),
-                Contender(
-                    "floor: hashlib.file_digest per file", small_file_digest, n=1
-                ),
-            ],
-            rounds,
-            self.target,
-        )
-        self.report.table(
-            f"4c. first hash of 10,000 files of 4 KiB ({total / MiB:.0f} MiB)",
-            [(k, fmt_rate(total, v), fmt_time(v)) for k, v in ms.items()],
-        )
-        floor = min(v for k, v in ms.items() if k.startswith("floor:"))
-        r.check(
-            "S4 10,000 files: jobstamps throughput / fastest sha256 floor",
-            floor / ms["jobstamps first call (HashMethod)"],
-            0.9,
-            "min",
-        )
-        r.scenarios["4c"] = ms
-        big.unlink()
-
-        # Memory, in child processes: peak RSS growth while hashing 1 GiB.
-        huge = self.work / "s4-huge.bin"
-        write_big(huge, 1024 * MiB)
-        rows = []
-        growth = {}
-        for label, code in MEMORY_PROBES.items():
-            # Linux carries the peak RSS of the process that forks into the
-            # child's ru_maxrss; a small interpreter in between keeps this
-            # (possibly large) process's peak out of the probe's baseline.
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    HOP,
-                    sys.executable,
-                    "-c",
-                    code,
-                    str(huge),
-                    self.dir("s4-mem"),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=_clean_env(),
-            ).stdout
-            before, after = json.loads(out)
-            growth[label] = (after - before) * 1024
-            rows.append(
-                (
-                    label,
-                    f"{growth[label] / MiB:.1f} MiB",
-                    f"peak RSS growth (ru_maxrss {before / 1024:.0f} -> {after / 1024:.0f} MiB)",
-                )
-            )
-        huge.unlink()
-        self.report.table(
-            "4d. memory while hashing a 1 GiB dependency (child processes)", rows
-        )
-        r.check(
-            "S4 1 GiB: jobstamps peak RSS growth",
-            growth["jobstamps first call (HashMethod)"] / MiB,
-            64,
-            unit="MiB",
-        )
-        r.scenarios["4d"] = growth
-
-    # 5 ---------------------------------------------------------------
-    def s5_scale(self) -> None:
-        from jobstamps import _core, jobstamped
-
-        count = 100_000 if self.quick else 1_000_000
-        big_root = self._stamp_farm(count)
-        small_root = self.dir("s5-ten")
-        small = jobstamped(cache_dir=small_root)(scale_target)
-        big = jobstamped(cache_dir=big_root)(scale_target)
-        for i in range(10):
-            small(i)
-            big(i)
-        assert big.out_of_date(3) is None and small.out_of_date(3) is None
-
-        def cycle(fn: Callable[[int], object], reset: bool) -> Callable[[], object]:
-            state = [0]
-
-            def op() -> object:
-                i = state[0] = (state[0] + 1) % 10
-                if reset:
-                    _core._stores.clear()  # the stamp is read from disk again
-                return fn(i)
-
-            return op
-
-        m = measure(
-            [
-                Contender("10 stamps, in-process store warm", cycle(small, False)),
-                Contender(
-                    f"{count:,} stamps, in-process store warm", cycle(big, False)
-                ),
-                Contender("10 stamps, stamp re-read each call", cycle(small, True)),
-                Contender(
-                    f"{count:,} stamps, stamp re-read each call", cycle(big, True)
-                ),
-            ],
-            self.rounds,
-            self.target,
-        )
-        self.report.table(
-            f"5. hit latency with {count:,} stamps in the cache dir vs 10 (per call)",
-            [(k, fmt_time(v), "") for k, v in m.items()],
-        )
-        r = self.report
-        r.check(
-            f"S5 {count:,} vs 10 stamps, store warm",
-            m[f"{count:,} stamps, in-process store warm"]
-            / m["10 stamps, in-process store warm"],
-            1.2,
-        )
-        r.check(
-            f"S5 {count:,} vs 10 stamps, stamp re-read",
-            m[f"{count:,} stamps, stamp re-read each call"]
-            / m["10 stamps, stamp re-read each call"],
-            1.2,
-        )
-        r.scenarios["5"] = m
-
-    def _stamp_farm(self, count: int) -> str:
-        """
-        A cache dir holding *count* valid stamps of ``scale_target`` (random
-        keys), written straight in the store's encoding and fan-out; kept
-        under .envs/data between runs.
-        """
-        from jobstamps import _key, _stampfile, _store
-
-        function = _key.function_name(scale_target)
-        folder_name = _store.function_folder(function)
-        identity = json.dumps(
-            {
-                "count": count,
-                "folder": folder_name,
-                "magic": _stampfile.MAGIC.decode(),
-                "format": _stampfile.FORMAT_VERSION,
-            }
-        )
-        root = DATA / f"stamps-{count}"
-        marker = root / "complete.json"
-        if marker.exists() and marker.read_text() == identity:
-            return str(root)
-        print(
-            f"  writing {count:,} stamp files under {root} (kept for later runs) ...",
-            flush=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
-        store = _store.DirectoryStore(str(root))
-        folder = root / folder_name
-        for a in range(256):
-            for b in range(256):
-                (folder / f"{a:02x}" / f"{b:02x}").mkdir(
-                    parents=True, mode=0o700, exist_ok=True
-                )
-        now = time.time_ns()
-        rng = random.Random(1)
-        for i in range(count):
-            digest = rng.randbytes(20).hex()
-            path = store.path(function, digest)
-            parts = _stampfile.pack(
-                _stampfile.Stamp(now, 0, (), (), pickle.dumps(i * 2, pickle.HIGHEST_PROTOCOL))
-            )
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.write(fd, b"".join(bytes(part) for part in parts))
-            os.close(fd)
-        marker.write_text(identity)
-        os.sync()
-        return str(root)
-
-    # 6 ---------------------------------------------------------------
-    def s6_large_result(self) -> None:
-        import diskcache
-        import joblib
-
-        from jobstamps import _core, jobstamped
-
-        global PAYLOAD
-        size = 200 * 10**6
-        PAYLOAD = os.urandom(size)
-        rounds = max(3, self.rounds // 2)
-        deco = jobstamped(cache_dir=self.dir("s6-deco"))(big_result)
-        plain = self.work / "s6-plain.bin"
-
-        def plain_write() -> None:
-            with open(plain, "wb") as file:
-                file.write(PAYLOAD)
-
-        def plain_read() -> bytes:
-            with open(plain, "rb") as file:
-                return file.read()
-
-        def unlink_plain() -> None:
-            with contextlib.suppress(FileNotFoundError):
-                plain.unlink()
-
-        dc_dir = self.dir("s6-diskcache")
-        dc = diskcache.Cache(dc_dir)
-        dc_f = dc.memoize()(big_result)
-        jl_mem = joblib.Memory(self.dir("s6-joblib"), verbose=0)
-        jl_f = jl_mem.cache(big_result)
-
-        def load() -> object:
-            _core._stores.clear()
-            return deco()
-
-        assert deco() == PAYLOAD
-        m_write = measure(
-            [
-                Contender(
-                    "jobstamps stamp (first call)",
-                    deco,
-                    prepare=then_sync(deco.clear),
-                    n=1,
-                ),
-                Contender(
-                    "floor: plain file write",
-                    plain_write,
-                    prepare=then_sync(unlink_plain),
-                    n=1,
-                ),
-                Contender(
-                    "diskcache memoize (first call)",
-                    dc_f,
-                    prepare=then_sync(dc.clear),
-                    n=1,
-                ),
-                Contender(
-                    "joblib.Memory (first call)",
-                    jl_f,
-                    prepare=then_sync(functools.partial(jl_mem.clear, warn=False)),
-                    n=1,
-                ),
-            ],
-            rounds,
-            self.target,
-        )
-        deco()
-        dc_f()
-        jl_f()
-        plain_write()
-        m_read = measure(
-            [
-                Contender("jobstamps load (hit)", load, n=1),
-                Contender("floor: plain file read", plain_read, n=1),
-                Contender("diskcache memoize (hit)", dc_f, n=1),
-                Contender("joblib.Memory (hit)", jl_f, n=1),
-            ],
-            rounds,
-            self.target,
-        )
-        dc.close()
-        self.report.table(
-            "6. a 200 MB bytes result: stamp, then load",
-            [
-                (k, fmt_rate(size, v), fmt_time(v))
-                for k, v in {**m_write, **m_read}.items()
-            ],
-        )
-        r = self.report
-        r.check(
-            "S6 stamp throughput / plain write",
-            m_write["floor: plain file write"]
-            / m_write["jobstamps stamp (first call)"],
-            0.5,
-            "min",
-        )
-        r.check(
-            "S6 load throughput / plain read",
-            m_read["floor: plain file read"] / m_read["jobstamps load (hit)"],
-            0.5,
-            "min",
-        )
-        r.scenarios["6"] = {**m_write, **m_read}
-        PAYLOAD = b""
-        deco.clear()
-
-    # 7 ---------------------------------------------------------------
-    def s7_cli(self) -> None:
-        import importlib.util
-
-        r = self.report
-        runs = 30 if self.quick else 100
-        commands: dict[str, list[str]] = {
-            "floor: python -c pass": [sys.executable, "-c", "pass"],
-            "floor: empty console script": [str(_bin(CURRENT, "bench-empty-script"))],
-            # What a console script of jobstamps imports before it can serve a
-            # hit: the wrapper's `re`, then the 0.0.20 shim and the core.
-            "reference: python -c 'import re; from jobstamps import jobstamp'": [
-                sys.executable,
-                "-c",
-                "import re; from jobstamps import jobstamp",
-            ],
-            "jobstamps 0.0.20 jobstamp -- true (cached)": [
-                str(_bin(LEGACY, "jobstamp")),
-                "--stamp-directory",
-                self.dir("s7-legacy"),
-                "--",
-                "true",
-            ],
-        }
-        have_cli = importlib.util.find_spec("jobstamps._cli") is not None
-        project = "jobstamps jobstamp -- true (cached)"
-        if have_cli:
-            commands[project] = [
-                str(_bin(CURRENT, "jobstamp")),
-                "--stamp-directory",
-                self.dir("s7-current"),
-                "--",
-                "true",
-            ]
-        env = _clean_env()
-        for argv in commands.values():
-            subprocess.run(
-                argv, check=True, env=env, stdout=subprocess.DEVNULL
-            )  # stamps the command
-        m = time_commands(commands, runs, max(3, self.rounds // 2), self.work, env)
-        self.report.table(
-            f"7. whole process, {runs} runs each ({'hyperfine' if shutil.which('hyperfine') else 'subprocess loop'})",
-            [(k, fmt_time(v), "") for k, v in m.items()],
-        )
-        empty = m["floor: empty console script"]
-        if have_cli:
-            r.check(
-                "S7 cached jobstamp -- true / empty console script",
-                m[project] / empty,
-                1.5,
-            )
-            r.info(
-                "S7 cached jobstamp -- true / 0.0.20's",
-                m[project] / m["jobstamps 0.0.20 jobstamp -- true (cached)"],
-            )
-        else:
-            r.skip(
-                "S7 cached jobstamp -- true / empty console script",
-                "not available (no jobstamps._cli in this checkout)",
-            )
-        r.info(
-            "S7 0.0.20 cached jobstamp -- true / empty console script",
-            m["jobstamps 0.0.20 jobstamp -- true (cached)"] / empty,
-        )
-        r.info(
-            "S7 empty console script / python -c pass",
-            empty / m["floor: python -c pass"],
-        )
-        r.info(
-            "S7 importing the hit path (with re) / empty console script",
-            m["reference: python -c 'import re; from jobstamps import jobstamp'"]
-            / empty,
-        )
-        r.scenarios["7"] = m
-
-    def _rows(self, title: str, m: dict[str, float], floor: str) -> None:
-        base = m[floor]
-        self.report.table(
-            title, [(k, fmt_time(v), f"{v / base:8.2f}x floor") for k, v in m.items()]
-        )
-
-
-HOP = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
-
-MEMORY_PROBES = {
-    "jobstamps first call (HashMethod)": """
-import json, resource, sys
-from jobstamps import HashMethod, jobstamped
-def mem_target():
-    return 1
-f = jobstamped(dependencies=[sys.argv[1]], method=HashMethod, cache_dir=sys.argv[2])(mem_target)
-f.clear()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-f()
-print(json.dumps([before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
-""",
-    "floor: hashlib.file_digest sha256": """
-import hashlib, json, resource, sys
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-with open(sys.argv[1], "rb") as file:
-    hashlib.file_digest(file, "sha256")
-print(json.dumps([before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
-""",
-    "sanity: sha256 of the whole file read at once": """
-import hashlib, json, resource, sys
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-with open(sys.argv[1], "rb") as file:
-    hashlib.sha256(file.read())
-print(json.dumps([before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
-""",
-}
-
-
-def time_commands(
-    commands: dict[str, list[str]],
-    runs: int,
-    rounds: int,
-    work: Path,
-    env: dict[str, str],
-) -> dict[str, float]:
-    """
-    Median wall time of each command, over *rounds* rounds of *runs*/*rounds*
-    runs each, the commands alternating round by round.
-    """
-    per_round = max(3, runs // rounds)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    hyperfine = shutil.which("hyperfine")
-    for r in range(rounds):
-        if hyperfine:
-            out = work / f"hyperfine-{r}.json"
-            argv = [
-                hyperfine,
-                "-N",
-                "--warmup",
-                "3",
-                "--runs",
-                str(per_round),
-                "--export-json",
-                str(out),
-                "--style",
-                "none",
-            ]
-            names = list(commands)
-            argv += [shlex.join(commands[n]) for n in names]
-            done = subprocess.run(
-                argv,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"hyperfine failed: {done.stderr}")
-            results = json.loads(out.read_text())["results"]
-            for name, result in zip(names, results, strict=True):
-                times[name].extend(result["times"])
-        else:
-            for name, argv in commands.items():
-                for _ in range(per_round):
-                    start = time.perf_counter()
-                    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
-                    times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-# --------------------------------------------------------------------------
-# Main
-
-
-SCENARIOS = {
-    "1": "s1_hit_nodeps",
-    "2": "s2",
-    "3": "s3",
-    "4": "s4_first_hash",
-    "5": "s5_scale",
-    "6": "s6_large_result",
-    "7": "s7_cli",
-}
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as file:
-        for line in file:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    )
-
-
-def versions() -> str:
-    from importlib.metadata import version
-
-    names = ["jobstamps", "joblib", "diskcache", "blake3", "xxhash"]
-    parts = []
-    for name in names:
-        try:
-            parts.append(f"{name} {version(name)}")
-        except Exception:
-            parts.append(f"{name} (missing)")
-    return ", ".join(parts)
+from envs import CURRENT, LEGACY_REQUIREMENT, bin_path, clean_env, ensure_envs
 
 
 def in_env(args: argparse.Namespace) -> int:
+    """
+    The run itself, inside ``.envs/current``; or, with ``--from-json``,
+    the picture of an earlier run.
+    """
+    from harness import Bench, Legacy
+    from report import Report, load, machine, summary, versions
+    from scenarios import SCENARIOS, runner
+
+    if args.from_json:
+        data = load(args.from_json)
+        summary(data["checks"])
+        draw(data, args.plot)
+        return 0
     report = Report()
+    rounds = args.rounds or (3 if args.quick else 9)
     print(f"machine: {machine()}")
     print(f"versions: {versions()}; peer: {LEGACY_REQUIREMENT} (own venv)")
-    print(
-        f"rounds: {args.rounds or (3 if args.quick else 9)}{' (--quick)' if args.quick else ''}"
-    )
+    print(f"rounds: {rounds}{' (--quick)' if args.quick else ''}")
     wanted = [s.strip() for s in args.only.split(",")] if args.only else list(SCENARIOS)
     legacy = Legacy()
     work = Path(tempfile.mkdtemp(prefix="jobstamps-bench-", dir=args.workdir))
     started = time.perf_counter()
     try:
-        bench = Bench(args, report, legacy, work)
+        bench = Bench(args.quick, rounds, report, legacy, work)
         for number in wanted:
+            run = runner(number)  # imports the scenario's module
             os.sync()  # no writeback left over from the scenario before
             t0 = time.perf_counter()
-            if number == "2":
-                bench.s23_hit_deps("mtime")
-            elif number == "3":
-                bench.s23_hit_deps("hash")
-            else:
-                getattr(bench, SCENARIOS[number])()
+            run(bench)
             print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
         legacy.close()
         shutil.rmtree(work, ignore_errors=True)
-    print("\n== summary")
-    for c in report.checks:
-        print(f"  {describe(c)}")
+    summary(report.checks)
     print(f"total {time.perf_counter() - started:.0f} s")
+    about = {
+        "machine": machine(),
+        "versions": versions(),
+        "rounds": rounds,
+        "few_rounds": bench.few_rounds,
+        "quick": args.quick,
+    }
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "machine": machine(),
-                    "checks": report.checks,
-                    "scenarios": report.scenarios,
-                },
-                indent=1,
-            )
-        )
+        Path(args.json).write_text(report.to_json(**about))
+    if args.plot:
+        draw(json.loads(report.to_json(**about)), args.plot)
     return 0
+
+
+def draw(data: dict[str, Any], path: str) -> None:
+    """
+    The picture of *data* (as ``--json`` writes it) into *path*.
+    """
+    import plot
+
+    plot.draw(data, path)
+    print(f"drew {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1180,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,2,7")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw the figures, side by side with peers and floors",
+    )
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="draw --plot from the figures an earlier --json wrote, without running",
+    )
+    parser.add_argument(
         "--workdir", help="where scratch files go (default: the system's temp dir)"
     )
     parser.add_argument(
@@ -1187,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--in-env", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.from_json and not args.plot:
+        parser.error("--from-json draws a picture: give --plot FILE.png too")
+    if args.only:
+        from scenarios import SCENARIOS
+
+        unknown = [
+            n.strip() for n in args.only.split(",") if n.strip() not in SCENARIOS
+        ]
+        if unknown:
+            parser.error(
+                f"no scenario {', '.join(unknown)}; there are {', '.join(SCENARIOS)}"
+            )
     if args.in_env:
         return in_env(args)
     ensure_envs(args.rebuild_envs)
@@ -1195,12 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     return subprocess.run(
         [
-            str(_bin(CURRENT, "python")),
+            str(bin_path(CURRENT, "python")),
             str(Path(__file__).resolve()),
             "--in-env",
             *forwarded,
         ],
-        env=_clean_env(),
+        env=clean_env(),
     ).returncode
 
 

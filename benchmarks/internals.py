@@ -1,0 +1,79 @@
+"""
+The one place the benchmarks reach into jobstamps' private modules.
+
+Scenario 5 writes its million stamps straight in the stamp file encoding, and
+scenarios 5 and 6 drop the process's stores so that a stamp is read from disk
+again. Private modules move between versions, so every name is looked up by
+``_find``, newest location first. Everything else the benchmarks do goes
+through the public API. This module knows no scenario and no timing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+
+def _find(*places: str) -> Any:
+    """
+    The first of *places* ("module:name", a module of the jobstamps package)
+    that exists: list the newest location first and older ones after it.
+    """
+    for place in places:
+        module_name, name = place.split(":")
+        try:
+            module = importlib.import_module(f"jobstamps.{module_name}")
+        except ImportError:
+            continue
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise RuntimeError(f"this jobstamps has none of {', '.join(places)}")
+
+
+def stamp_format() -> str:
+    """
+    What identifies the stamp file encoding, to know when stamps written
+    earlier must be written again.
+    """
+    magic = _find("_stampfile:MAGIC", "_store:MAGIC")
+    version = _find("_stampfile:FORMAT_VERSION", "_store:FORMAT_VERSION")
+    return f"{magic.decode()}/{version}"
+
+
+def stamp_encoder() -> Callable[[int, bytes], bytes]:
+    """
+    A function making the bytes of a stamp file: created at *created_ns*,
+    no dependencies, no outputs, the pickled result *result*.
+    """
+    # The stamp file encoding moved from _store.encode to _stampfile.pack:
+    # the new place first, then the old.
+    encode = _find("_stampfile:pack", "_store:encode")
+    stamp = _find("_stampfile:Stamp", "_store:Stamp")
+    parameters = inspect.signature(stamp).parameters
+
+    def encoded(created_ns: int, result: bytes) -> bytes:
+        fields = {
+            "created_ns": created_ns,
+            "duration_ns": 0,
+            "dependencies": (),
+            "outputs": (),
+            "result": result,
+        }
+        record = stamp(**{k: v for k, v in fields.items() if k in parameters})
+        data = encode(record)
+        if isinstance(data, bytes | bytearray | memoryview):
+            return bytes(data)
+        return b"".join(bytes(part) for part in data)  # sections, in order
+
+    return encoded
+
+
+def store_dropper() -> Callable[[], None]:
+    """
+    A function forgetting the stores this process keeps (and the stamps they
+    remember), so that the next call reads its stamp from disk.
+    """
+    stores: dict[str, object] = _find("_core:_stores")
+    return stores.clear
