@@ -30,6 +30,18 @@ def _reset_config(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(name="settled")
+def _settled(monkeypatch):
+    """
+    File times are trusted as soon as they are seen: no racy window. (A file
+    a test writes or touches has a change time of now, which is racy.)
+    """
+    from jobstamps import _methods
+
+    monkeypatch.setattr(_methods, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(_methods, "_RACY_WHOLE_SECONDS_NS", -(10**12))
+
+
 @pytest.fixture(name="cache_dir")
 def _cache_dir(tmp_path):
     return tmp_path / "cache"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from jobstamps import HashMethod, MTimeMethod, StampKey, jobstamped
+from jobstamps import HashMethod, MTimeMethod, StampKey, _methods, jobstamped
 from jobstamps.exceptions import CacheDirError, JobstampsWarning
 
 OLD = time.time() - 3600
@@ -685,8 +685,19 @@ class TestQuickCheck:
         assert 1 == len(counter.calls)
         assert [dep, dep] == asked
 
-    def test_same_stat_under_mtime_is_unchanged(self, write):
-        """MTimeMethod trusts an unchanged stat signature, as it always did."""
+    def test_same_stat_under_mtime_is_unchanged(self, write, settled, monkeypatch):
+        """MTimeMethod trusts an unchanged stat signature: the file is not read."""
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=MTimeMethod)
+        job(1)
+        monkeypatch.setattr(_methods, "file_digest", None)  # any read fails
+
+        job(1)
+
+        assert 1 == len(counter.calls)
+
+    def test_mtime_rewrite_restoring_mtime_runs_again(self, write):
+        """Under MTimeMethod, a same-size rewrite with its mtime set back is a change."""
         dep = write("dep", "aaaa", mtime=OLD)
         job, counter = counted(dependencies=[dep], method=MTimeMethod)
         job(1)
@@ -694,4 +705,4 @@ class TestQuickCheck:
 
         job(1)
 
-        assert 1 == len(counter.calls)
+        assert 2 == len(counter.calls)
