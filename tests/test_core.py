@@ -706,3 +706,105 @@ class TestQuickCheck:
         job(1)
 
         assert 2 == len(counter.calls)
+
+
+class TestRefresh:
+    """
+    A hit whose files had to be read again (same content, new stat) writes
+    its stamp back with their new stat signatures, so the next hit need not
+    read them; never over a newer stamp, never for a large result.
+    """
+
+    def stamp_of(self, job, *args):
+        from jobstamps._store import read_stamp
+
+        return read_stamp(job._jobstamps_job.stamp_path(args, {}))
+
+    def test_refreshed_stamp_is_not_read_again(self, write, settled, monkeypatch):
+        """After a refresh, the next hit reads no file."""
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=HashMethod)
+        job(1)
+        os.utime(dep, (OLD + 1, OLD + 1))
+        job(1)
+        monkeypatch.setattr(_methods, "file_digest", None)  # any read fails
+
+        job(1)
+
+        assert 1 == len(counter.calls)
+        assert os.stat(dep).st_mtime_ns == self.stamp_of(job, 1).dependencies[0][1][0]
+
+    def test_newer_stamp_written_meanwhile_is_kept(self, write, settled, monkeypatch):
+        """A stamp written by someone else between load and refresh is not replaced."""
+        from jobstamps._stampfile import Stamp, pickled
+        from jobstamps._store import DirectoryStore
+
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=HashMethod)
+        job(1)
+        path = job._jobstamps_job.stamp_path((1,), {})
+        os.utime(dep, (OLD + 1, OLD + 1))
+        real = _methods.file_digest
+
+        def read_while_another_writes(*args):
+            newer = Stamp(time.time_ns(), 0, ((dep, _methods.fingerprint(dep, HashMethod())),), (), pickled("newer"))
+            DirectoryStore(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(path))))).save(path, newer)
+            return real(*args)
+
+        monkeypatch.setattr(_methods, "file_digest", read_while_another_writes)
+
+        assert ["result", 1, 2] == job(1)
+        monkeypatch.setattr(_methods, "file_digest", real)
+        assert "newer" == job(1)
+        assert 1 == len(counter.calls)
+
+    def test_large_result_is_not_rewritten(self, write, settled):
+        """A stamp with a large result is never rewritten to refresh it."""
+        dep = write("dep", "aaaa", mtime=OLD)
+        runs = []
+
+        @jobstamped(dependencies=[dep], method=HashMethod, ignore=("runs",))
+        def big():
+            runs.append(1)
+            return os.urandom(512 * 1024)
+
+        result = big()
+        before = os.stat(big._jobstamps_job.stamp_path((), {}))
+        os.utime(dep, (OLD + 1, OLD + 1))
+
+        assert result == big()
+        after = os.stat(big._jobstamps_job.stamp_path((), {}))
+        assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+        assert [1] == runs
+
+    def test_refresh_never_waits_for_the_lock(self, write, settled):
+        """While another caller holds the stamp's lock, a hit returns at once and rewrites nothing."""
+        import threading
+
+        from jobstamps._lock import StampLock
+
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=HashMethod)
+        job(1)
+        path = job._jobstamps_job.stamp_path((1,), {})
+        before = os.stat(path)
+        os.utime(dep, (OLD + 1, OLD + 1))
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with StampLock(path):
+                held.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(10)
+            assert ["result", 1, 2] == job(1)
+            after = os.stat(path)
+        finally:
+            release.set()
+            holder.join()
+
+        assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+        assert 1 == len(counter.calls)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ._paths import PathSpec
     from ._protocol import Method
-    from ._stampfile import Dependencies, Outputs
+    from ._stampfile import Outputs
     from ._stampkey import StampKey
     from .remote import RemoteStore
 
@@ -281,7 +281,10 @@ class Job:
         )
         if miss is None and call.refreshed is not None:
             assert stamp is not None
-            _refresh(store, call.path, stamp, call.refreshed)
+            try:
+                store.refresh(call.path, stamp, call.refreshed)
+            except OSError as e:  # losing this write costs nothing
+                _log.debug("could not refresh the stamp %s: %s", call.path, e)
         return result, miss
 
     def _decide(
@@ -457,17 +460,3 @@ class Job:
         root = _config.project_root(self.root)
         key = _sharing.remote_key(self.keys.function, path)
         _sharing.publish(remote, key, store.root, stamp, root)
-
-
-def _refresh(
-    store: DirectoryStore, path: str, stamp: Stamp, deps: Dependencies
-) -> None:
-    # The files were verified unchanged by content; recording their new stat
-    # lets the next check skip reading them. Losing this write costs nothing.
-    refreshed = Stamp(
-        stamp.created_ns, stamp.duration_ns, deps, stamp.outputs, stamp.result
-    )
-    try:
-        store.save(path, refreshed)
-    except OSError as e:
-        _log.debug("could not refresh the stamp %s: %s", path, e)

@@ -9,6 +9,10 @@ temporary file next to it and rename it over the stamp (:mod:`._fs`), so
 readers see the old stamp or the new one. A root or folder that another user
 could write in is refused: loading a stamp unpickles it.
 
+A root the store creates is tagged with a ``CACHEDIR.TAG``. The store
+removes only files whose names it makes: stamps (named by their digest, in
+the folders of its fan-out), their lock files and temporary files.
+
 The store knows files, not freshness: a stamp (:mod:`._stampfile`) is a
 record of what a run saw and returned, and the store never looks inside its
 result.
@@ -28,6 +32,8 @@ from .exceptions import CacheDirError, UnsafeCacheDirError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import mmap
+
+    from ._stampfile import Dependencies
 
 _SEP = os.sep
 _UID = os.getuid() if hasattr(os, "getuid") else None
@@ -78,7 +84,7 @@ class DirectoryStore:
     def __init__(self, root: str) -> None:
         self.root = root
         self._folders: dict[str, str] = {}
-        self._recent: dict[str, tuple[tuple[int, int, int], Stamp]] = {}
+        self._recent: dict[str, tuple[tuple[int, int, int, int], Stamp]] = {}
         self._recent_bytes = 0  # the sizes of the files of _recent's stamps
         # Whether the root was found safe; checked once per process, since
         # only its owner (found to be us, or root) can make it unsafe later.
@@ -124,7 +130,7 @@ class DirectoryStore:
             # Another process of ours may have removed a trusted folder that
             # someone else then recreated: a stamp must be ours, too.
             _refuse_unsafe(path, stat, owner_only=True, what="a stamp")
-        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        signature = _signature(stat)
         remembered = self._recent.get(path)
         if remembered is not None and remembered[0] == signature:
             return remembered[1]
@@ -222,7 +228,11 @@ class DirectoryStore:
             OSError: they can't be created.
         """
         if not self._safe:
-            _fs.make_private_dirs(self.root)
+            if _fs.make_private_dirs(self.root):
+                try:
+                    _fs.tag_cache_dir(self.root)
+                except OSError as e:  # a cache that backups may copy: no harm
+                    _log.debug("could not tag %s as a cache: %s", self.root, e)
             self.check_root()
         if self._shared:
             folder = path.rsplit(os.sep, 3)[0]
@@ -251,18 +261,86 @@ class DirectoryStore:
         """
         self._recent.pop(path, None)
 
+    def refresh(self, path: str, stamp: Stamp, dependencies: Dependencies) -> bool:
+        """
+        Write *stamp*, which :meth:`load` returned for *path*, back with
+        renewed *dependencies*, so that the next check need not read their
+        files again: only if it is small (one this store remembers; a large
+        result is never rewritten for this), nobody holds its lock (this
+        never waits), and its file is still the one it was read from (a
+        stamp written meanwhile is never replaced).
+
+        Returns:
+            Whether it was written.
+
+        Raises:
+            OSError: it could not be written.
+        """
+        remembered = self._recent.get(path)
+        if remembered is None or remembered[1] is not stamp:
+            return False
+        from ._lock import StampLock
+
+        with StampLock(path, blocking=False) as lock:
+            if not lock.acquired:
+                return False
+            try:
+                if _signature(os.stat(path)) != remembered[0]:
+                    return False
+            except FileNotFoundError:
+                return False
+            refreshed = Stamp(
+                stamp.created_ns,
+                stamp.duration_ns,
+                dependencies,
+                stamp.outputs,
+                stamp.result,
+            )
+            self.save(path, refreshed)
+        return True
+
     def clear(self, function: str) -> None:
         """
-        Remove every stamp of *function*.
+        Remove every stamp of *function*, with its lock and temporary files;
+        anything else in its folder is left alone.
         """
-        import shutil
-
         folder = self.folder(function)
         prefix = folder + os.sep
         for path in [p for p in self._recent if p.startswith(prefix)]:
             del self._recent[path]
         self._trusted.discard(folder)  # whoever creates it next must be checked
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_own_files(folder)
+
+
+def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:
+    # A rewritten stamp is a new file (a rename): a new inode and times.
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns)
+
+
+def is_stamp_name(name: str, folder: str) -> bool:
+    """
+    Whether a file *name* in *folder* is named as this store names stamps:
+    a hex digest, in the folders of its first two pairs of digits.
+    """
+    if len(name) < 32 or not all(c in "0123456789abcdef" for c in name):
+        return False
+    parent, second = os.path.split(folder)
+    return second == name[2:4] and os.path.basename(parent) == name[:2]
+
+
+def remove_own_files(folder: str) -> None:
+    """
+    Remove the stamps under a function's *folder*, their lock files and the
+    temporary files of writes, then the folders left empty.
+    """
+    from ._lock import LOCK_SUFFIX
+
+    for current, _, names in os.walk(folder, topdown=False):
+        for name in names:
+            stamp = name[: -len(LOCK_SUFFIX)] if name.endswith(LOCK_SUFFIX) else name
+            if is_stamp_name(stamp, current) or _fs.is_temporary(name):
+                _fs.quietly(os.unlink, os.path.join(current, name))
+        _fs.quietly(os.rmdir, current)
 
 
 def cache_dir_error(root: str, error: OSError) -> CacheDirError:
@@ -303,8 +381,8 @@ def stamp_files(
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 pending.append(entry.path)
-            elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(
-                _fs.TEMP_SUFFIX
+            elif entry.is_file(follow_symlinks=False) and not _fs.is_temporary(
+                entry.name
             ):
                 try:
                     found.append((entry.path, entry.stat(follow_symlinks=False)))
@@ -355,6 +433,7 @@ def remove_stamp(path: str, root: str) -> None:
             pass
     root = os.path.abspath(root)
     folder = os.path.dirname(os.path.abspath(path))
+    _fs.sweep(folder)  # what killed writers left there
     while folder != root and folder.startswith(root + os.sep):
         try:
             os.rmdir(folder)
