@@ -808,3 +808,61 @@ class TestRefresh:
 
         assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
         assert 1 == len(counter.calls)
+
+
+class TestRelativeCacheDir:
+    def test_checked_where_it_is_used(self, tmp_path, monkeypatch):
+        """
+        A relative cache_dir names a folder of the current directory: after
+        os.chdir into a folder whose one is writable by everyone, the call
+        is refused before any stamp there is unpickled.
+        """
+        from jobstamps._stampfile import Stamp, pack
+        from jobstamps.exceptions import UnsafeCacheDirError
+
+        first, second = tmp_path / "A", tmp_path / "B"
+        first.mkdir()
+        second.mkdir()
+        monkeypatch.chdir(first)
+
+        @jobstamped(cache_dir=".stamps")
+        def job(x):
+            return x
+
+        assert 1 == job(1)
+        stamp = os.path.relpath(os.path.abspath(job._jobstamps_job.stamp_path((1,), {})), first)
+        monkeypatch.chdir(second)
+        planted = second / stamp
+        planted.parent.mkdir(parents=True)
+        evidence = tmp_path / "planted-code-ran"
+
+        class Planted:
+            def __reduce__(self):
+                return (open, (str(evidence), "w"))  # unpickling creates the file
+
+        payload = pickle.dumps(Planted())
+        planted.write_bytes(b"".join(bytes(p) for p in pack(Stamp(time.time_ns(), 0, (), (), payload))))
+        for folder, _, _ in os.walk(second / ".stamps"):
+            os.chmod(folder, 0o777)
+
+        with pytest.raises(UnsafeCacheDirError):
+            job(1)
+
+        assert not evidence.exists()
+
+    def test_each_folder_has_its_own_stamps(self, tmp_path, monkeypatch):
+        """The same relative cache_dir in two folders keeps two sets of stamps."""
+        runs = []
+
+        @jobstamped(cache_dir=".stamps", ignore=("runs",))
+        def job(x):
+            runs.append(os.getcwd())
+            return x
+
+        for name in ("A", "B", "A"):
+            (tmp_path / name).mkdir(exist_ok=True)
+            monkeypatch.chdir(tmp_path / name)
+            job(1)
+
+        assert [str(tmp_path / "A"), str(tmp_path / "B")] == runs
+        assert (tmp_path / "B" / ".stamps").is_dir()

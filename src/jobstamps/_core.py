@@ -239,7 +239,9 @@ class Job:
         return self._store().path(self.keys.function, self.keys.digest(args, kwargs))
 
     def _store(self) -> DirectoryStore:
-        return store_for(self.cache_dir or _config.default_cache_dir())
+        # Resolved at every call: a relative cache_dir names a folder of the
+        # current directory, and each folder is checked for safety on its own.
+        return store_for(_config.cache_dir(self.cache_dir))
 
     def _method(self) -> Method:
         return _HASHES if _config.always_use_hashes() else self.method
