@@ -233,7 +233,12 @@ class Job:
         """
         Forget every stamp of this function (under its cache directory).
         """
-        self._store().clear(self.keys.function)
+        store = self._store()
+        store.clear(self.keys.function)
+        if self.restore_outputs:
+            from . import _outputs
+
+            _outputs.sweep(store.root)  # what killed writers of kept outputs left
 
     def stamp_path(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
         return self._store().path(self.keys.function, self.keys.digest(args, kwargs))
