@@ -9,6 +9,10 @@ from hypothesis import HealthCheck, settings
 # session) and redis_server (one per test, which it may kill).
 from .redis_server import _redis_server, _redis_url  # noqa: F401
 
+# A real S3 server (moto) on a free loopback port: s3_url (a location of the
+# test's own on one server for the session) and s3_server (one per test).
+from .s3_server import _s3_env, _s3_server, _s3_session_server, _s3_url  # noqa: F401
+
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
