@@ -866,3 +866,97 @@ class TestRelativeCacheDir:
 
         assert [str(tmp_path / "A"), str(tmp_path / "B")] == runs
         assert (tmp_path / "B" / ".stamps").is_dir()
+
+
+class TestDirectoryOutputs:
+    def test_refused_with_restore_outputs(self, tmp_path):
+        """An output that is a directory, with restore_outputs, is a clear error, not a warning on every run."""
+        import warnings
+
+        out = tmp_path / "out"
+        runs = []
+
+        @jobstamped(outputs=[out], restore_outputs=True, ignore=("runs",))
+        def build():
+            runs.append(1)
+            out.mkdir(exist_ok=True)
+            (out / "file").write_text("x")
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                with pytest.raises(IsADirectoryError, match="list the files in it") as raised:
+                    build()
+                assert str(out) == raised.value.filename
+
+        assert [] == [str(w.message) for w in record]
+        assert [1] == runs
+
+    def test_allowed_without_restore_outputs(self, tmp_path):
+        """Without restore_outputs a directory output only has to exist."""
+        out = tmp_path / "out"
+        runs = []
+
+        @jobstamped(outputs=[out], ignore=("runs",))
+        def build():
+            runs.append(1)
+            out.mkdir(exist_ok=True)
+
+        build()
+        build()
+
+        assert [1] == runs
+
+
+class TestWarningsNameTheCaller:
+    def test_remote_failure(self, tmp_path, monkeypatch):
+        """A remote store that fails warns at the line that called the function."""
+        from .redis_server import free_port
+
+        @jobstamped(
+            store=f"redis://127.0.0.1:{free_port()}/0",
+            secret="a secret for the tests of warnings",
+            method=HashMethod,
+        )
+        def job(x):
+            return x
+
+        with pytest.warns(JobstampsWarning, match="remote store") as record:
+            job(1)
+
+        assert [__file__] == [w.filename for w in record]
+
+    def test_remote_failure_through_the_legacy_api(self, tmp_path, monkeypatch):
+        """So does a call through jobstamp.run, a few frames deeper."""
+        from jobstamps import jobstamp
+
+        from .redis_server import free_port
+
+        monkeypatch.setenv("JOBSTAMPS_STORE", f"redis://127.0.0.1:{free_port()}/0")
+        monkeypatch.setenv("JOBSTAMPS_SECRET", "a secret for the tests of warnings")
+
+        def job(x):
+            return x
+
+        with pytest.warns(JobstampsWarning, match="remote store") as record:
+            jobstamp.run(job, 1, jobstamps_method=jobstamp.HashMethod)
+
+        assert [__file__] == [w.filename for w in record]
+
+    def test_stamp_not_written(self, tmp_path, monkeypatch):
+        """A stamp that can't be written warns at the caller's line, via either API."""
+        from jobstamps import jobstamp
+
+        def full(source, target):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", full)
+
+        def job(x):
+            return x
+
+        with pytest.warns(JobstampsWarning, match="could not write") as record:
+            jobstamped(job)(1)
+            jobstamp.run(job, 2)
+
+        assert [__file__, __file__] == [w.filename for w in record]

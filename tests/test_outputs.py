@@ -294,6 +294,29 @@ class TestPoisonedLocalCopy:
         assert b"made" == blob.read_bytes()
 
 
+class TestDirectoryOutputs:
+    def test_command_line(self, tmp_path):
+        """jobstamp --restore-outputs with a directory output is one clear error, every run."""
+        for _ in range(2):
+            result = jobstamp(
+                "--restore-outputs",
+                "--output-files",
+                "gen",
+                "--",
+                "mkdir",
+                "-p",
+                "gen",
+                cwd=tmp_path,
+            )
+
+            assert 2 == result.returncode
+            assert [
+                "jobstamp: error: jobstamps keeps the contents of output files for "
+                "restore_outputs, and this output is a directory: list the files in "
+                "it as outputs instead: gen"
+            ] == result.stderr.splitlines()
+
+
 class TestDigests:
     @pytest.mark.parametrize(
         "digest",

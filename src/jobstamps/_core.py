@@ -377,6 +377,10 @@ class Job:
                         call.path,
                     )
                     return result, None
+            if self.restore_outputs and call.outputs:
+                from . import _outputs
+
+                _outputs.refuse_directories(call.outputs)
             # Fingerprints come first, so an edit made while the job runs shows
             # up as a change next time.
             created_ns = time.time_ns()
@@ -391,8 +395,7 @@ class Job:
                 return result, None
             if writable is not None:
                 _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {writable}",
-                    stacklevel=4,
+                    f"could not write the stamp of {self.keys.function}: {writable}"
                 )
                 return result, None
             try:
@@ -407,8 +410,7 @@ class Job:
                     ) from None
                 _log.warn(
                     f"the result of {self.keys.function} can't be pickled, so it "
-                    f"was not stamped ({cause})",
-                    stacklevel=4,
+                    f"was not stamped ({cause})"
                 )
                 return result, None
             try:
@@ -421,10 +423,9 @@ class Job:
                 )
                 store.save(call.path, stamp)
             except OSError as e:
-                _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {e}",
-                    stacklevel=4,
-                )
+                if isinstance(e, IsADirectoryError) and e.filename in call.outputs:
+                    raise  # an output that is a directory: refused, not warned
+                _log.warn(f"could not write the stamp of {self.keys.function}: {e}")
                 return result, None
             return result, stamp
 
