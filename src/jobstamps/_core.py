@@ -304,6 +304,7 @@ class Job:
         remote: RemoteOpener,
         *,
         dry_run: bool = False,
+        local: bool = True,
     ) -> tuple[object, Miss | None]:
         """
         ``(result, None)`` when *stamp* serves *call*, else ``(None, miss)``:
@@ -312,14 +313,15 @@ class Job:
         With *restore_outputs*, missing outputs that could be written back
         don't make the stamp stale, and are written back; *remote* is asked
         for their contents only when the local copy is missing. A *dry_run*
-        decides the same without unpickling or restoring anything.
+        decides the same without unpickling or restoring anything. A stamp
+        not *local* (fetched) ages from its recorded creation time alone.
         """
         restorable = None
         if self.restore_outputs and call.outputs and stamp is not None:
             from . import _outputs
 
             restorable = _outputs.restorable(store.root, remote, stamp)
-        miss = stale(stamp, call, method, max_age_ns, restorable)
+        miss = stale(stamp, call, method, max_age_ns, restorable, local=local)
         if miss is not None or dry_run:
             return None, miss
         assert stamp is not None
@@ -455,7 +457,9 @@ class Job:
         from . import _sharing
 
         def decide(stamp: Stamp) -> tuple[object, Miss | None]:
-            return self._decide(store, call, stamp, _HASHES, max_age_ns, lambda: remote)
+            return self._decide(
+                store, call, stamp, _HASHES, max_age_ns, lambda: remote, local=False
+            )
 
         root = _config.project_root(self.root)
         return _sharing.fetch(remote, store, call, self.keys.function, root, decide)
