@@ -12,8 +12,8 @@ local cache and a remote store (asked only when the local copy is missing).
 A digest is used in a path only once it is known to be 64 lowercase hex
 digits, and only files named so (and temporary files) are ever removed.
 
-This module is imported only for jobs with *restore_outputs*, and by cache
-maintenance. It does not decide freshness; :mod:`._freshness` asks it only
+This module is imported only for jobs with *restore_outputs*, by sharing
+(which validates digests here) and by cache maintenance. It does not decide freshness; :mod:`._freshness` asks it only
 whether a missing output could be written back.
 """
 
@@ -24,8 +24,9 @@ import os
 import stat as stat_module
 
 from . import _fs, _log
+from ._layout import is_stamp_file, stamp_files
 from ._stampfile import StampFormatError
-from ._store import is_stamp_file, read_stamp, stamp_files
+from ._store import read_stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ import time
 
 from . import _config, _log, _methods, _outputs
 from ._freshness import Miss
+from ._layout import function_folder
 from ._stampfile import Stamp, StampFormatError, pack, unpack
-from ._store import function_folder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -3,15 +3,15 @@ Where stamps live: :class:`DirectoryStore` finds, loads, saves, lists and
 removes stamp files under a root directory.
 
 Each function gets a folder under the root, and its stamps fan out by digest
-prefix (``<root>/<function>/ab/cd/abcd...``), so no folder grows large even
-with millions of stamps. Writers never modify a stamp in place: they write a
-temporary file next to it and rename it over the stamp (:mod:`._fs`), so
-readers see the old stamp or the new one. A root or folder that another user
+prefix (``<root>/<function>/ab/cd/abcd...``, :mod:`._layout`), so no
+folder grows large even with millions of stamps. Writers never modify a
+stamp in place: they write a temporary file next to it and rename it over
+the stamp (:mod:`._fs`), so readers see the old stamp or the new one. A root or folder that another user
 could write in is refused: loading a stamp unpickles it.
 
 A root the store creates is tagged with a ``CACHEDIR.TAG``. The store
-removes only files whose names it makes: stamps (named by their digest, in
-the folders of its fan-out), their lock files and temporary files.
+removes only files whose names it makes (:mod:`._layout`): stamps, their
+lock files and temporary files.
 
 The store knows files, not freshness: a stamp (:mod:`._stampfile`) is a
 record of what a run saw and returned, and the store never looks inside its
@@ -25,8 +25,13 @@ import os
 import stat as stat_module
 
 from . import _fs, _log
-from ._key import blake2b
-from ._stampfile import Stamp, StampFormatError, is_stamp, unpack, write
+
+# Found here by cache maintenance too.
+from ._layout import function_folder as function_folder
+from ._layout import is_stamp_file as is_stamp_file
+from ._layout import remove_own_files
+from ._layout import stamp_files as stamp_files
+from ._stampfile import Stamp, StampFormatError, unpack, write
 from .exceptions import CacheDirError, UnsafeCacheDirError
 
 TYPE_CHECKING = False
@@ -53,17 +58,6 @@ _REMEMBER_TOTAL_BYTES = 256 * 1024 * 1024
 # on the 200 MB result of scenario 6 of benchmarks/run.py takes 262 ms mapped
 # and 428 ms read, which would miss its target of 0.5x a plain read.
 _LARGE_BYTES = 1024 * 1024
-
-
-def function_folder(function: str) -> str:
-    """
-    The folder name for *function*'s stamps: readable, and unique by digest.
-    """
-    readable = "".join(c if c.isalnum() or c in "._-" else "_" for c in function)
-    suffix = blake2b(
-        function.encode("utf-8", "surrogatepass"), digest_size=8
-    ).hexdigest()
-    return f"{readable[-48:]}-{suffix}"
 
 
 class DirectoryStore:
@@ -317,32 +311,6 @@ def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns)
 
 
-def is_stamp_name(name: str, folder: str) -> bool:
-    """
-    Whether a file *name* in *folder* is named as this store names stamps:
-    a hex digest, in the folders of its first two pairs of digits.
-    """
-    if len(name) < 32 or not all(c in "0123456789abcdef" for c in name):
-        return False
-    parent, second = os.path.split(folder)
-    return second == name[2:4] and os.path.basename(parent) == name[:2]
-
-
-def remove_own_files(folder: str) -> None:
-    """
-    Remove the stamps under a function's *folder*, their lock files and the
-    temporary files of writes, then the folders left empty.
-    """
-    from ._lock import LOCK_SUFFIX
-
-    for current, _, names in os.walk(folder, topdown=False):
-        for name in names:
-            stamp = name[: -len(LOCK_SUFFIX)] if name.endswith(LOCK_SUFFIX) else name
-            if is_stamp_name(stamp, current) or _fs.is_temporary(name):
-                _fs.quietly(os.unlink, os.path.join(current, name))
-        _fs.quietly(os.rmdir, current)
-
-
 def cache_dir_error(root: str, error: OSError) -> CacheDirError:
     """
     The error to raise when *root*, or a folder jobstamps needs in it, is not
@@ -354,53 +322,6 @@ def cache_dir_error(root: str, error: OSError) -> CacheDirError:
         f"needs inside it, is not a directory ({error.strerror or error})",
         root,
     )
-
-
-def stamp_files(
-    root: str, function: str | None = None
-) -> list[tuple[str, os.stat_result]]:
-    """
-    Every file under *root* with its ``lstat``, or only under *function*'s
-    folder: the stamps, and whatever else is there (:func:`is_stamp_file`
-    tells them apart).
-
-    Temporary files of writes in progress, and anything that is not a
-    regular file, are left out. A missing *root* holds no stamps.
-    """
-    top = (
-        os.path.join(root, function_folder(function)) if function is not None else root
-    )
-    found: list[tuple[str, os.stat_result]] = []
-    pending = [top]
-    while pending:
-        folder = pending.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(entry.path)
-            elif entry.is_file(follow_symlinks=False) and not _fs.is_temporary(
-                entry.name
-            ):
-                try:
-                    found.append((entry.path, entry.stat(follow_symlinks=False)))
-                except FileNotFoundError:
-                    continue
-    return found
-
-
-def is_stamp_file(path: str) -> bool:
-    """
-    Whether the file at *path* is a stamp file of any format version; only
-    those are ever listed or removed.
-    """
-    try:
-        with open(path, "rb") as file:
-            return is_stamp(file.read(16))
-    except OSError:
-        return False
 
 
 def read_stamp(path: str) -> Stamp:
