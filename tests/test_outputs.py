@@ -105,7 +105,7 @@ class TestOnlyOwnFiles:
         assert "" == result.stdout
         assert [
             f"jobstamp: {project} holds no jobstamps stamps and no CACHEDIR.TAG, "
-            "so it is not a jobstamps cache: nothing removed"
+            "but other files, so it is not a jobstamps cache: nothing removed"
         ] == result.stderr.splitlines()
         assert ["blobs/photos/img1.jpg", "blobs/thesis.txt"] == users_files(project)
 
@@ -165,6 +165,25 @@ class TestCacheDirTag:
         job(1)
 
         assert not (tmp_path / "mine" / "CACHEDIR.TAG").exists()
+
+    def test_emptied_cache_is_cleared_again(self, tmp_path):
+        """A directory whose stamps were all removed (no tag: made by jobstamps 1.0) can be cleared again."""
+        cache = tmp_path / "cache"
+        cache.mkdir()
+
+        @jobstamped(cache_dir=cache)
+        def job(x):
+            return x
+
+        job(1)
+        results = [
+            jobstamp("cache", "clear", "--all", "--stamp-directory", str(cache), cwd=tmp_path)
+            for _ in range(2)
+        ]
+
+        assert [0, 0] == [r.returncode for r in results], results[1].stderr
+        assert "removed 1 entry" in results[0].stdout
+        assert "removed 0 entries" in results[1].stdout
 
     def test_tagged_cache_without_stamps_is_cleared(self, tmp_path):
         """A tagged cache holding no stamps is still a cache: clear succeeds."""

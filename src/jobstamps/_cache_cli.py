@@ -115,8 +115,8 @@ def cache_main(args: list[str]) -> int:
     if action != "ls" and not _is_cache(root):
         # Nothing jobstamps made is there: nothing there is jobstamps' to remove.
         error(
-            f"{root} holds no jobstamps stamps and no CACHEDIR.TAG, so it is not "
-            "a jobstamps cache: nothing removed"
+            f"{root} holds no jobstamps stamps and no CACHEDIR.TAG, but other "
+            "files, so it is not a jobstamps cache: nothing removed"
         )
         return 1
     entries = _entries(root, scope, read=action != "clear", describe=action == "ls")
