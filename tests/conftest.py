@@ -9,6 +9,10 @@ from hypothesis import HealthCheck, settings
 # session) and redis_server (one per test, which it may kill).
 from .redis_server import _redis_server, _redis_url  # noqa: F401
 
+# A real S3 server (moto) on a free loopback port: s3_url (a location of the
+# test's own on one server for the session) and s3_server (one per test).
+from .s3_server import _s3_env, _s3_server, _s3_session_server, _s3_url  # noqa: F401
+
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -28,6 +32,18 @@ def _reset_config(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.setenv("JOBSTAMPS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(name="settled")
+def _settled(monkeypatch):
+    """
+    File times are trusted as soon as they are seen: no racy window. (A file
+    a test writes or touches has a change time of now, which is racy.)
+    """
+    from jobstamps import _methods
+
+    monkeypatch.setattr(_methods, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(_methods, "_RACY_WHOLE_SECONDS_NS", -(10**12))
 
 
 @pytest.fixture(name="cache_dir")

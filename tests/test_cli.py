@@ -77,6 +77,7 @@ class Env:
             os.path.join(folder, name)
             for folder, _, names in os.walk(self.stamps)
             for name in names
+            if name != "CACHEDIR.TAG"
         ]
 
     def age_stamps(self, seconds):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from jobstamps import HashMethod, MTimeMethod, StampKey, jobstamped
+from jobstamps import HashMethod, MTimeMethod, StampKey, _methods, jobstamped
 from jobstamps.exceptions import CacheDirError, JobstampsWarning
 
 OLD = time.time() - 3600
@@ -685,8 +685,19 @@ class TestQuickCheck:
         assert 1 == len(counter.calls)
         assert [dep, dep] == asked
 
-    def test_same_stat_under_mtime_is_unchanged(self, write):
-        """MTimeMethod trusts an unchanged stat signature, as it always did."""
+    def test_same_stat_under_mtime_is_unchanged(self, write, settled, monkeypatch):
+        """MTimeMethod trusts an unchanged stat signature: the file is not read."""
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=MTimeMethod)
+        job(1)
+        monkeypatch.setattr(_methods, "file_digest", None)  # any read fails
+
+        job(1)
+
+        assert 1 == len(counter.calls)
+
+    def test_mtime_rewrite_restoring_mtime_runs_again(self, write):
+        """Under MTimeMethod, a same-size rewrite with its mtime set back is a change."""
         dep = write("dep", "aaaa", mtime=OLD)
         job, counter = counted(dependencies=[dep], method=MTimeMethod)
         job(1)
@@ -694,4 +705,258 @@ class TestQuickCheck:
 
         job(1)
 
+        assert 2 == len(counter.calls)
+
+
+class TestRefresh:
+    """
+    A hit whose files had to be read again (same content, new stat) writes
+    its stamp back with their new stat signatures, so the next hit need not
+    read them; never over a newer stamp, never for a large result.
+    """
+
+    def stamp_of(self, job, *args):
+        from jobstamps._store import read_stamp
+
+        return read_stamp(job._jobstamps_job.stamp_path(args, {}))
+
+    def test_refreshed_stamp_is_not_read_again(self, write, settled, monkeypatch):
+        """After a refresh, the next hit reads no file."""
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=HashMethod)
+        job(1)
+        os.utime(dep, (OLD + 1, OLD + 1))
+        job(1)
+        monkeypatch.setattr(_methods, "file_digest", None)  # any read fails
+
+        job(1)
+
         assert 1 == len(counter.calls)
+        assert os.stat(dep).st_mtime_ns == self.stamp_of(job, 1).dependencies[0][1][0]
+
+    def test_newer_stamp_written_meanwhile_is_kept(self, write, settled, monkeypatch):
+        """A stamp written by someone else between load and refresh is not replaced."""
+        from jobstamps._stampfile import Stamp, pickled
+        from jobstamps._store import DirectoryStore
+
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=HashMethod)
+        job(1)
+        path = job._jobstamps_job.stamp_path((1,), {})
+        os.utime(dep, (OLD + 1, OLD + 1))
+        real = _methods.file_digest
+
+        def read_while_another_writes(*args):
+            newer = Stamp(time.time_ns(), 0, ((dep, _methods.fingerprint(dep, HashMethod())),), (), pickled("newer"))
+            DirectoryStore(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(path))))).save(path, newer)
+            return real(*args)
+
+        monkeypatch.setattr(_methods, "file_digest", read_while_another_writes)
+
+        assert ["result", 1, 2] == job(1)
+        monkeypatch.setattr(_methods, "file_digest", real)
+        assert "newer" == job(1)
+        assert 1 == len(counter.calls)
+
+    def test_large_result_is_not_rewritten(self, write, settled):
+        """A stamp with a large result is never rewritten to refresh it."""
+        dep = write("dep", "aaaa", mtime=OLD)
+        runs = []
+
+        @jobstamped(dependencies=[dep], method=HashMethod, ignore=("runs",))
+        def big():
+            runs.append(1)
+            return os.urandom(512 * 1024)
+
+        result = big()
+        before = os.stat(big._jobstamps_job.stamp_path((), {}))
+        os.utime(dep, (OLD + 1, OLD + 1))
+
+        assert result == big()
+        after = os.stat(big._jobstamps_job.stamp_path((), {}))
+        assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+        assert [1] == runs
+
+    def test_refresh_never_waits_for_the_lock(self, write, settled):
+        """While another caller holds the stamp's lock, a hit returns at once and rewrites nothing."""
+        import threading
+
+        from jobstamps._lock import StampLock
+
+        dep = write("dep", "aaaa", mtime=OLD)
+        job, counter = counted(dependencies=[dep], method=HashMethod)
+        job(1)
+        path = job._jobstamps_job.stamp_path((1,), {})
+        before = os.stat(path)
+        os.utime(dep, (OLD + 1, OLD + 1))
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with StampLock(path):
+                held.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(10)
+            assert ["result", 1, 2] == job(1)
+            after = os.stat(path)
+        finally:
+            release.set()
+            holder.join()
+
+        assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+        assert 1 == len(counter.calls)
+
+
+class TestRelativeCacheDir:
+    def test_checked_where_it_is_used(self, tmp_path, monkeypatch):
+        """
+        A relative cache_dir names a folder of the current directory: after
+        os.chdir into a folder whose one is writable by everyone, the call
+        is refused before any stamp there is unpickled.
+        """
+        from jobstamps._stampfile import Stamp, pack
+        from jobstamps.exceptions import UnsafeCacheDirError
+
+        first, second = tmp_path / "A", tmp_path / "B"
+        first.mkdir()
+        second.mkdir()
+        monkeypatch.chdir(first)
+
+        @jobstamped(cache_dir=".stamps")
+        def job(x):
+            return x
+
+        assert 1 == job(1)
+        stamp = os.path.relpath(os.path.abspath(job._jobstamps_job.stamp_path((1,), {})), first)
+        monkeypatch.chdir(second)
+        planted = second / stamp
+        planted.parent.mkdir(parents=True)
+        evidence = tmp_path / "planted-code-ran"
+
+        class Planted:
+            def __reduce__(self):
+                return (open, (str(evidence), "w"))  # unpickling creates the file
+
+        payload = pickle.dumps(Planted())
+        planted.write_bytes(b"".join(bytes(p) for p in pack(Stamp(time.time_ns(), 0, (), (), payload))))
+        for folder, _, _ in os.walk(second / ".stamps"):
+            os.chmod(folder, 0o777)
+
+        with pytest.raises(UnsafeCacheDirError):
+            job(1)
+
+        assert not evidence.exists()
+
+    def test_each_folder_has_its_own_stamps(self, tmp_path, monkeypatch):
+        """The same relative cache_dir in two folders keeps two sets of stamps."""
+        runs = []
+
+        @jobstamped(cache_dir=".stamps", ignore=("runs",))
+        def job(x):
+            runs.append(os.getcwd())
+            return x
+
+        for name in ("A", "B", "A"):
+            (tmp_path / name).mkdir(exist_ok=True)
+            monkeypatch.chdir(tmp_path / name)
+            job(1)
+
+        assert [str(tmp_path / "A"), str(tmp_path / "B")] == runs
+        assert (tmp_path / "B" / ".stamps").is_dir()
+
+
+class TestDirectoryOutputs:
+    def test_refused_with_restore_outputs(self, tmp_path):
+        """An output that is a directory, with restore_outputs, is a clear error, not a warning on every run."""
+        import warnings
+
+        out = tmp_path / "out"
+        runs = []
+
+        @jobstamped(outputs=[out], restore_outputs=True, ignore=("runs",))
+        def build():
+            runs.append(1)
+            out.mkdir(exist_ok=True)
+            (out / "file").write_text("x")
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                with pytest.raises(IsADirectoryError, match="list the files in it") as raised:
+                    build()
+                assert str(out) == raised.value.filename
+
+        assert [] == [str(w.message) for w in record]
+        assert [1] == runs
+
+    def test_allowed_without_restore_outputs(self, tmp_path):
+        """Without restore_outputs a directory output only has to exist."""
+        out = tmp_path / "out"
+        runs = []
+
+        @jobstamped(outputs=[out], ignore=("runs",))
+        def build():
+            runs.append(1)
+            out.mkdir(exist_ok=True)
+
+        build()
+        build()
+
+        assert [1] == runs
+
+
+class TestWarningsNameTheCaller:
+    def test_remote_failure(self, tmp_path, monkeypatch):
+        """A remote store that fails warns at the line that called the function."""
+        from .redis_server import free_port
+
+        @jobstamped(
+            store=f"redis://127.0.0.1:{free_port()}/0",
+            secret="a secret for the tests of warnings",
+            method=HashMethod,
+        )
+        def job(x):
+            return x
+
+        with pytest.warns(JobstampsWarning, match="remote store") as record:
+            job(1)
+
+        assert [__file__] == [w.filename for w in record]
+
+    def test_remote_failure_through_the_legacy_api(self, tmp_path, monkeypatch):
+        """So does a call through jobstamp.run, a few frames deeper."""
+        from jobstamps import jobstamp
+
+        from .redis_server import free_port
+
+        monkeypatch.setenv("JOBSTAMPS_STORE", f"redis://127.0.0.1:{free_port()}/0")
+        monkeypatch.setenv("JOBSTAMPS_SECRET", "a secret for the tests of warnings")
+
+        def job(x):
+            return x
+
+        with pytest.warns(JobstampsWarning, match="remote store") as record:
+            jobstamp.run(job, 1, jobstamps_method=jobstamp.HashMethod)
+
+        assert [__file__] == [w.filename for w in record]
+
+    def test_stamp_not_written(self, tmp_path, monkeypatch):
+        """A stamp that can't be written warns at the caller's line, via either API."""
+        from jobstamps import jobstamp
+
+        def full(source, target):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", full)
+
+        def job(x):
+            return x
+
+        with pytest.warns(JobstampsWarning, match="could not write") as record:
+            jobstamped(job)(1)
+            jobstamp.run(job, 2)
+
+        assert [__file__, __file__] == [w.filename for w in record]

@@ -89,7 +89,7 @@ class TestStale:
         assert Miss(path, "stamp expired") == stale(stamp, Call(path, (a,), ()), MTimeMethod(), 5 * 10**9)
         assert None is stale(stamp, Call(path, (a,), ()), MTimeMethod(), 60 * 10**9)
 
-    def test_refreshed_fingerprints_are_offered(self, files):
+    def test_refreshed_fingerprints_are_offered(self, files, settled):
         """A file touched with the same content is fresh under HashMethod, with its new stat to record."""
         a, _, _ = files
         stamp = stamp_of([a], HashMethod())
@@ -136,3 +136,80 @@ def test_age_counts_from_the_earlier_of_run_and_file():
 
     assert 100 == born_ns(stamp, 200)
     assert 50 == born_ns(stamp, 50)
+
+
+def jobstamp(*args, cwd, env=None, timeout=60):
+    """
+    Run the jobstamp command in *cwd*; its completed process.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    executable = shutil.which("jobstamp", path=os.path.dirname(sys.executable))
+    return subprocess.run(
+        [executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(name="options", params=[[], ["--use-hashes"]], ids=["mtime", "hashes"])
+def _options(request):
+    return request.param
+
+
+class TestReplacedFiles:
+    def test_symlink_repointed(self, tmp_path, options):
+        """ln -sfn to another file with the same mtime and size is a change (real processes)."""
+        import subprocess
+
+        for name, text in (("config.dev.json", "{1}\n"), ("config.prod.json", "{2}\n")):
+            (tmp_path / name).write_text(text)
+            os.utime(tmp_path / name, (OLD, OLD))
+        subprocess.run(["ln", "-sfn", "config.dev.json", "config.json"], cwd=tmp_path, check=True)
+        command = [*options, "--dependencies", "config.json", "--", "cat", "config.json"]
+
+        first = jobstamp(*command, cwd=tmp_path).stdout
+        subprocess.run(["ln", "-sfn", "config.prod.json", "config.json"], cwd=tmp_path, check=True)
+        second = jobstamp(*command, cwd=tmp_path).stdout
+
+        assert ["{1}\n", "{2}\n"] == [first, second]
+
+    def test_copied_and_renamed_over(self, tmp_path, options):
+        """cp -p new settings.json.tmp && mv settings.json.tmp settings.json is a change (real processes)."""
+        import subprocess
+
+        for name, text in (("settings.json", "{1}\n"), ("new", "{2}\n")):
+            (tmp_path / name).write_text(text)
+            os.utime(tmp_path / name, (OLD, OLD))
+        command = [*options, "--dependencies", "settings.json", "--", "cat", "settings.json"]
+
+        first = jobstamp(*command, cwd=tmp_path).stdout
+        subprocess.run(
+            "cp -p new settings.json.tmp && mv settings.json.tmp settings.json",
+            shell=True, cwd=tmp_path, check=True,
+        )
+        second = jobstamp(*command, cwd=tmp_path).stdout
+
+        assert ["{1}\n", "{2}\n"] == [first, second]
+
+
+class TestNotRegularFiles:
+    def test_fifo(self, tmp_path, options):
+        """A FIFO as a dependency is one clear error, never a wait for a writer."""
+        import subprocess
+
+        os.mkfifo(tmp_path / "fifo")
+        try:
+            result = jobstamp(*options, "--dependencies", "fifo", "--", "true", cwd=tmp_path, timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail("jobstamp waited for a writer of the FIFO")
+
+        assert 2 == result.returncode
+        assert [
+            "jobstamp: error: jobstamps dependencies must be regular files, and this is a FIFO (named pipe): fifo"
+        ] == result.stderr.splitlines()

@@ -827,19 +827,6 @@ def random_file(path, size):
     return path
 
 
-def as_the_core_calls(call):
-    """
-    *call*() from as many frames below the user's code as the core puts
-    between them and a store (see _common.CALLER_FRAMES).
-    """
-    assert 3 == _common.CALLER_FRAMES
-    return _job_call(call)
-
-
-def _job_call(call):
-    return call()
-
-
 def fail_on_second_call(monkeypatch, target, name, error=ConnectionError):
     """
     Make *target*.*name* work once, then raise *error*.
@@ -1120,9 +1107,7 @@ class TestFiles:
 
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            assert not as_the_core_calls(
-                lambda: store.get_file(BLOB, str(local / "out"))
-            )
+            assert not store.get_file(BLOB, str(local / "out"))
             assert not store.exists(BLOB)  # the breaker is open
 
         assert "get_file" in one_warning(record)
@@ -1139,7 +1124,7 @@ class TestFiles:
 
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            assert not as_the_core_calls(lambda: store.exists(BLOB))
+            assert not store.exists(BLOB)
 
         assert [__file__] == [w.filename for w in record]
 

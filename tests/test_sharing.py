@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,25 @@ from jobstamps.exceptions import JobstampsWarning, RemoteStoreError
 from .redis_server import free_port
 
 SECRET = "a secret shared by the CI machines"
+OLD = time.time() - 3600  # an mtime far outside the racy window
+
+READER = textwrap.dedent(
+    """
+    import os
+    from jobstamps import HashMethod, jobstamped
+
+
+    @jobstamped(dependencies=["input.txt"], method=HashMethod)
+    def read():
+        with open(os.environ["COUNTER"], "a") as counter:
+            counter.write("ran\\n")
+        with open("input.txt") as file:
+            return file.read()
+
+
+    print(read())
+    """
+)
 
 CODEGEN = textwrap.dedent(
     """
@@ -95,6 +115,21 @@ class Machine:
     def generate(self, name: str = "model", **env: str) -> dict[str, object]:
         return json.loads(self.run(name, **env).stdout)  # type: ignore[no-any-return]
 
+    def script(self, name: str, text: str) -> str:
+        """
+        Run the Python script *text* as *name* in the checkout; its output.
+        """
+        (self.checkout / name).write_text(text)
+        result = subprocess.run(
+            [sys.executable, name],
+            cwd=self.checkout,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        assert 0 == result.returncode, result.stderr
+        return result.stdout
+
     @property
     def output(self) -> Path:
         return self.checkout / "gen" / "model.py"
@@ -116,6 +151,16 @@ def _shared_url(request, tmp_path):
     if request.param == "redis":
         server = request.getfixturevalue("redis_server")
         return server.url
+    return (tmp_path / "bucket").as_uri()
+
+
+@pytest.fixture(name="local_url", params=["file", "s3"])
+def _local_url(request, tmp_path):
+    """
+    A store of each kind that needs no server of the test's own.
+    """
+    if request.param == "s3":
+        return request.getfixturevalue("s3_url")
     return (tmp_path / "bucket").as_uri()
 
 
@@ -507,3 +552,440 @@ def test_cache_clear_removes_kept_outputs_no_stamp_names(tmp_path, counter):
 
     assert "1 kept output file(s)" in result.stdout
     assert [] == [p for p in (cache / "blobs").rglob("*") if p.is_file()]
+
+
+def entry_key(stamped, *args):
+    """
+    The remote key of the stamp of ``stamped(*args)``.
+    """
+    from jobstamps import _sharing
+
+    job = stamped._jobstamps_job
+    return _sharing.remote_key(job.keys.function, job.stamp_path(args, {}))
+
+
+def rewrite_entry(url, key, change):
+    """
+    Replace the remote stamp under *key* with ``change(stamp)``, signed with
+    the shared secret: what a holder of the secret could write.
+    """
+    from jobstamps._stampfile import pack, unpack
+    from jobstamps.remote import open_remote
+
+    remote = open_remote(url, secret=SECRET)
+    stamp = unpack(remote.get(key))
+    change(stamp)
+    remote.put(key, b"".join(bytes(part) for part in pack(stamp)))
+
+
+@pytest.fixture(name="project")
+def _project(tmp_path, monkeypatch):
+    """
+    A project root with the shared secret set, and a memory:// store of the
+    test's own.
+    """
+    monkeypatch.setenv("JOBSTAMPS_SECRET", SECRET)
+    (tmp_path / ".git").mkdir()
+    return f"memory://jobstamps-test-{os.urandom(6).hex()}"
+
+
+class TestStatSignaturesStayLocal:
+    def test_same_mtime_other_content(self, tmp_path, local_url, counter):
+        """
+        Two checkouts whose input.txt differ in content but share mtime and
+        size each get their own result, and keep it.
+        """
+        first = Machine(tmp_path, "ci-1", local_url, counter)
+        second = Machine(tmp_path, "ci-2", local_url, counter)
+        for machine, content in ((first, "aaaa"), (second, "bbbb")):
+            (machine.checkout / "input.txt").write_text(content)
+            os.utime(machine.checkout / "input.txt", (OLD, OLD))
+
+        assert "aaaa\n" == first.script("reader.py", READER)
+        assert "bbbb\n" == second.script("reader.py", READER)
+        assert "bbbb\n" == second.script("reader.py", READER)
+        assert 2 == runs(counter)
+
+    def test_fetched_stamp_records_local_signatures(self, tmp_path, project, settled):
+        """
+        A stamp fetched from the store is checked by content here; its local
+        copy records this machine's stat signatures, none of the other's.
+        """
+        from jobstamps._store import read_stamp
+
+        (tmp_path / "input.txt").write_text("same")
+        runs_seen = []
+
+        def read():
+            runs_seen.append(1)
+            return (tmp_path / "input.txt").read_text()
+
+        stamped = [
+            jobstamped(
+                dependencies=["input.txt"],
+                method=HashMethod,
+                store=project,
+                cache_dir=tmp_path / cache,
+                ignore=("runs_seen",),
+            )(read)
+            for cache in ("one", "two")
+        ]
+        stamped[0]()
+        (tmp_path / "input.txt").write_text("same")  # new times here
+
+        assert "same" == stamped[1]()
+        local = read_stamp(stamped[1]._jobstamps_job.stamp_path((), {}))
+        st = os.stat(tmp_path / "input.txt")
+        mtime_ns, size, _, _, ctime_ns, ino = local.dependencies[0][1]
+        assert (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size) == (
+            mtime_ns,
+            ctime_ns,
+            ino,
+            size,
+        )
+        assert [1] == runs_seen
+
+    def test_published_stamps_hold_no_stat_signature(self, tmp_path, project):
+        """
+        What is published names each dependency's size and digest, and no
+        time or inode of the machine that made it.
+        """
+        from jobstamps._stampfile import unpack
+        from jobstamps.remote import open_remote
+
+        (tmp_path / "input.txt").write_text("data")
+
+        @jobstamped(dependencies=["input.txt"], method=HashMethod, store=project)
+        def read():
+            return (tmp_path / "input.txt").read_text()
+
+        read()
+        shared = unpack(open_remote(project, secret=SECRET).get(entry_key(read)))
+
+        [(name, (mtime_ns, size, digest, _, ctime_ns, ino))] = shared.dependencies
+        assert ("input.txt", None, None, None, 4) == (
+            name,
+            mtime_ns,
+            ctime_ns,
+            ino,
+            size,
+        )
+        assert 64 == len(digest)
+
+    def test_signatures_in_a_fetched_entry_are_ignored(self, tmp_path, project):
+        """
+        A remote entry that does carry a stat signature matching a file here
+        (written by another version, or forged) is still checked by content.
+        """
+        (tmp_path / "input.txt").write_text("aaaa")
+        runs_seen = []
+
+        def read():
+            runs_seen.append(1)
+            return (tmp_path / "input.txt").read_text()
+
+        one, two = (
+            jobstamped(
+                dependencies=["input.txt"],
+                method=HashMethod,
+                store=project,
+                cache_dir=tmp_path / cache,
+                ignore=("runs_seen",),
+            )(read)
+            for cache in ("one", "two")
+        )
+        one()
+        (tmp_path / "input.txt").write_text("bbbb")
+        os.utime(tmp_path / "input.txt", (OLD, OLD))
+        st = os.stat(tmp_path / "input.txt")
+
+        def forge(stamp):
+            ((name, fp),) = stamp.dependencies
+            signature = (st.st_mtime_ns, fp[1], fp[2], st.st_mtime_ns + 10**12)
+            stamp.dependencies = ((name, (*signature, st.st_ctime_ns, st.st_ino)),)
+
+        rewrite_entry(project, entry_key(one), forge)
+
+        assert "bbbb" == two()
+        assert [1, 1] == runs_seen
+
+
+class TestAge:
+    def test_ttl_hits_a_stamp_from_the_store(self, tmp_path, project):
+        """
+        A stamp from a remote store is as old as its run, wherever that ran:
+        with a maximum age it is a hit on a machine that never had it.
+        """
+        runs_seen = []
+
+        def job(x):
+            runs_seen.append(x)
+            return x
+
+        for cache in ("one", "two"):
+            shared = Job(
+                job,
+                method=HashMethod,
+                store=project,
+                cache_dir=tmp_path / cache,
+                ignore=("runs_seen",),
+            )
+            assert 5 == shared.call((5,), {}, max_age_ns=3600 * 10**9)
+
+        assert [5] == runs_seen
+
+    def test_command_line_ttl(self, tmp_path, counter):
+        """
+        jobstamp --ttl with a shared store replays on a second machine.
+        """
+        jobstamp = shutil.which("jobstamp", path=os.path.dirname(sys.executable))
+        url = (tmp_path / "bucket").as_uri()
+        command = [jobstamp, "--ttl", "1h", "--use-hashes", "--store", url, "--"]
+        command += ["sh", "-c", f"echo ran >> {counter}; echo hello"]
+        outputs = []
+        for name in ("a", "b"):
+            machine = Machine(tmp_path, name, url, counter)
+            outputs.append(
+                subprocess.run(
+                    command,
+                    cwd=machine.checkout,
+                    env=machine.env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+
+        assert ["hello\n", "hello\n"] == outputs
+        assert 1 == runs(counter)
+
+    def test_creation_in_the_future_counts_as_now(self, tmp_path, project):
+        """
+        A stamp made by a machine whose clock runs ahead is fresh, and its
+        local copy ages from when it was fetched: it is never fresh for
+        longer than the maximum age.
+        """
+        from jobstamps._store import read_stamp
+
+        runs_seen = []
+        hour = 3600 * 10**9
+
+        def job(x):
+            runs_seen.append(x)
+            return x
+
+        one, two = (
+            jobstamped(
+                method=HashMethod,
+                store=project,
+                cache_dir=tmp_path / cache,
+                ignore=("runs_seen",),
+            )(job)
+            for cache in ("one", "two")
+        )
+        one(5)
+        ahead = time.time_ns() + 240 * hour
+
+        def set_created(stamp):
+            stamp.created_ns = ahead
+
+        rewrite_entry(project, entry_key(one, 5), set_created)
+
+        assert 5 == two._jobstamps_job.call((5,), {}, max_age_ns=hour)
+        assert [5] == runs_seen
+        assert (
+            read_stamp(two._jobstamps_job.stamp_path((5,), {})).created_ns
+            <= time.time_ns()
+        )
+
+
+class TestUntrustedEntries:
+    def test_output_digest_outside_the_cache(self, tmp_path, project):
+        """
+        A signed entry naming an output digest that is a path out of the cache
+        is ignored: restoring never removes or reads a file outside it.
+        """
+        out = tmp_path / "gen.txt"
+        victim = tmp_path / "caches" / "victim.txt"
+        runs_seen = []
+
+        def build():
+            runs_seen.append(1)
+            out.write_text("made")
+            return 1
+
+        one, two = (
+            jobstamped(
+                outputs=[out],
+                restore_outputs=True,
+                method=HashMethod,
+                store=project,
+                cache_dir=tmp_path / "caches" / cache,
+                ignore=("runs_seen",),
+            )(build)
+            for cache in ("one", "two")
+        )
+        one()
+        victim.write_text("precious")
+
+        def point_outside(stamp):
+            ((name, _, mode),) = stamp.outputs
+            stamp.outputs = ((name, "../victim.txt", mode),)
+
+        rewrite_entry(project, entry_key(one), point_outside)
+        out.unlink()
+
+        assert 1 == two()
+        assert "precious" == victim.read_text()
+        assert "made" == out.read_text()
+        assert [1, 1] == runs_seen
+
+    @pytest.mark.parametrize("name", ["../outside.txt", "/etc/passwd", "a/./b", "a//b"])
+    def test_names_outside_the_project(self, tmp_path, project, name, caplog):
+        """
+        A signed entry naming a dependency by a path that is not a plain
+        relative path inside the project is ignored.
+        """
+        (tmp_path / "input.txt").write_text("data")
+        runs_seen = []
+
+        def read():
+            runs_seen.append(1)
+            return 1
+
+        one, two = (
+            jobstamped(
+                dependencies=["input.txt"],
+                method=HashMethod,
+                store=project,
+                cache_dir=tmp_path / cache,
+                ignore=("runs_seen",),
+            )(read)
+            for cache in ("one", "two")
+        )
+        one()
+
+        def rename(stamp):
+            ((_, fp),) = stamp.dependencies
+            stamp.dependencies = ((name, fp),)
+
+        rewrite_entry(project, entry_key(one), rename)
+        caplog.set_level("DEBUG", logger="jobstamps")
+
+        two()
+
+        assert [1, 1] == runs_seen
+        assert f"ignoring the remote stamp {entry_key(one)}" in caplog.text
+
+
+class TestPoisonedBlobs:
+    def test_poisoned_remote_copy_is_uploaded_again(self, tmp_path, project, caplog):
+        """
+        A remote copy of an output overwritten with junk costs one run: the
+        machine that finds it bad runs the job and uploads the real file, so
+        the next machine restores it without running.
+        """
+        import hashlib
+
+        from jobstamps.remote import open_remote
+
+        out = tmp_path / "gen.txt"
+        content = b"generated\n" * 1000
+        runs_seen = []
+
+        def build():
+            runs_seen.append(1)
+            out.write_bytes(content)
+            return 1
+
+        machines = [
+            jobstamped(
+                outputs=[out],
+                restore_outputs=True,
+                method=HashMethod,
+                store=project,
+                cache_dir=tmp_path / cache,
+                ignore=("runs_seen",),
+            )(build)
+            for cache in ("one", "two", "three")
+        ]
+        machines[0]()
+        key = "blobs/" + hashlib.sha256(content).hexdigest()
+        backend = open_remote(project, secret=SECRET).inner.inner
+        backend.put(key, b"junk")
+        caplog.set_level("DEBUG", logger="jobstamps")
+
+        out.unlink()
+        assert 1 == machines[1]()
+        out.unlink()
+        assert 1 == machines[2]()
+
+        assert content == out.read_bytes()
+        assert content == backend.get(key)
+        assert [1, 1] == runs_seen
+        assert f"discarding {key}" in caplog.text
+
+
+class TestS3:
+    def test_second_machine_hits_and_restores_outputs(self, tmp_path, s3_url, counter):
+        """
+        Through a real S3 server, a result computed on one machine is a hit
+        on another, its outputs restored.
+        """
+        first = Machine(tmp_path, "ci-1", s3_url, counter)
+        second = Machine(tmp_path, "ci-2", s3_url, counter)
+
+        expected = first.generate()
+        got = second.generate()
+
+        assert {"name": "model", "lines": 2} == expected == got
+        assert 1 == runs(counter)
+        assert first.output.read_bytes() == second.output.read_bytes()
+
+    def test_tampered_entry_is_a_miss(self, tmp_path, s3_url, counter):
+        """
+        An S3 entry changed by someone without the secret is a miss with a
+        warning; the job runs and the result is right.
+        """
+        import s3fs
+
+        first = Machine(tmp_path, "ci-1", s3_url, counter)
+        second = Machine(tmp_path, "ci-2", s3_url, counter)
+        first.generate()
+        fs = s3fs.S3FileSystem(skip_instance_cache=True)
+        entries = [p for p in fs.find(s3_url) if "/blobs/" not in p]
+        assert 1 == len(entries)
+        data = fs.cat_file(entries[0])
+        fs.pipe_file(entries[0], data[:-1] + bytes([data[-1] ^ 1]))
+
+        result = second.run("model")
+
+        assert {"name": "model", "lines": 2} == json.loads(result.stdout)
+        assert 2 == runs(counter)
+        assert 1 == result.stderr.count("JobstampsWarning"), result.stderr
+
+    def test_server_killed_mid_run(self, tmp_path, s3_server, monkeypatch):
+        """
+        An S3 server that dies while the job runs: the right result, one
+        warning, and the local stamp kept.
+        """
+        monkeypatch.setenv("JOBSTAMPS_SECRET", SECRET)
+        (tmp_path / ".git").mkdir()
+        runs_seen = []
+
+        @jobstamped(
+            store=f"s3://jobstamps-test/{os.urandom(4).hex()}",
+            method=HashMethod,
+            cache_dir=tmp_path / "c",
+            ignore=("runs_seen", "s3_server"),
+        )
+        def job(x):
+            runs_seen.append(x)
+            s3_server.stop()
+            return x * 2
+
+        with pytest.warns(JobstampsWarning, match="remote store") as record:
+            assert 42 == job(21)
+        assert 42 == job(21)
+        assert [21] == runs_seen
+        assert [__file__] == [w.filename for w in record]

@@ -153,3 +153,30 @@ def test_large_result_round_trips_and_is_checked(tmp_path):
         file.write(raw[: len(raw) - 1])
     with pytest.raises(StampFormatError, match="checksum"):
         DirectoryStore(str(tmp_path)).load(path)
+
+
+def test_clear_removes_only_files_it_names(tmp_path):
+    """Clearing a function removes its stamps, lock and temporary files, and nothing else."""
+    store = DirectoryStore(str(tmp_path))
+    path = store.path("m:f", "ab" * 20)
+    store.save(path, sample())
+    folder = os.path.dirname(path)
+    for name in ("ab" * 20 + ".lock", ".x.123-0123abcd.tmp"):
+        with open(os.path.join(folder, name), "w"):
+            pass
+    for name in ("notes.txt", "ab" * 20 + ".bak", "cd" * 20):
+        with open(os.path.join(folder, name), "w"):
+            pass
+
+    store.clear("m:f")
+
+    assert ["ab" * 20 + ".bak", "cd" * 20, "notes.txt"] == sorted(os.listdir(folder))
+
+
+def test_temporary_names():
+    """Only names of the temporary-file scheme count as temporary files."""
+    from jobstamps._fs import is_temporary, temporary_name
+
+    assert is_temporary(os.path.basename(temporary_name("/a/stamp")))
+    for name in ("notes.tmp", ".notes.tmp", ".a.12-xyzxyzxy.tmp", ".a.x-0123abcd.tmp", ".a.1-0123abc.tmp"):
+        assert not is_temporary(name), name

@@ -112,6 +112,13 @@ def cache_main(args: list[str]) -> int:
             )
         max_age = None if older_than is None else parse_duration(older_than)  # type: ignore[arg-type]
         limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
+    if action != "ls" and not _is_cache(root):
+        # Nothing jobstamps made is there: nothing there is jobstamps' to remove.
+        error(
+            f"{root} holds no jobstamps stamps and no CACHEDIR.TAG, but other "
+            "files, so it is not a jobstamps cache: nothing removed"
+        )
+        return 1
     entries = _entries(root, scope, read=action != "clear", describe=action == "ls")
     if action == "ls":
         return _ls(root, entries)
@@ -130,6 +137,12 @@ def cache_main(args: list[str]) -> int:
                 doomed.append(entry)
                 total -= entry.size
     return _remove(root, entries, doomed)
+
+
+def _is_cache(root: str) -> bool:
+    from ._outputs import is_cache
+
+    return not os.path.isdir(root) or is_cache(root)
 
 
 def _help() -> str:
@@ -236,7 +249,7 @@ def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
             failed += 1
     left = [e for e in entries if e not in doomed]
     # Output contents kept for --restore-outputs that no stamp names any more.
-    blobs, blob_bytes = collect(root)
+    blobs, blob_bytes = collect(root, checked=True) or (0, 0)
     kept = f", and {blobs} kept output file(s) ({_size(blob_bytes)})" if blobs else ""
     say(
         f"removed {_count(len(doomed) - failed)} ({_size(removed)}){kept}; "

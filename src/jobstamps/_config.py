@@ -59,6 +59,19 @@ def always_use_hashes() -> bool:
 _last_default: tuple[object, str] = (object(), "")
 
 
+def cache_dir(given: str | None = None) -> str:
+    """
+    The absolute path of the stamp directory: *given* (resolved against the
+    current directory at every call, so that a relative one names the folder
+    actually used), else :func:`default_cache_dir`.
+    """
+    if given is None:
+        return default_cache_dir()
+    if os.path.isabs(given):
+        return given
+    return os.path.abspath(given)
+
+
 def default_cache_dir() -> str:
     """
     ``$JOBSTAMPS_CACHE_DIR``, else the user's cache directory for jobstamps.

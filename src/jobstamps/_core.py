@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ._paths import PathSpec
     from ._protocol import Method
-    from ._stampfile import Dependencies, Outputs
+    from ._stampfile import Outputs
     from ._stampkey import StampKey
     from .remote import RemoteStore
 
@@ -233,13 +233,20 @@ class Job:
         """
         Forget every stamp of this function (under its cache directory).
         """
-        self._store().clear(self.keys.function)
+        store = self._store()
+        store.clear(self.keys.function)
+        if self.restore_outputs:
+            from . import _outputs
+
+            _outputs.sweep(store.root)  # what killed writers of kept outputs left
 
     def stamp_path(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
         return self._store().path(self.keys.function, self.keys.digest(args, kwargs))
 
     def _store(self) -> DirectoryStore:
-        return store_for(self.cache_dir or _config.default_cache_dir())
+        # Resolved at every call: a relative cache_dir names a folder of the
+        # current directory, and each folder is checked for safety on its own.
+        return store_for(_config.cache_dir(self.cache_dir))
 
     def _method(self) -> Method:
         return _HASHES if _config.always_use_hashes() else self.method
@@ -281,7 +288,10 @@ class Job:
         )
         if miss is None and call.refreshed is not None:
             assert stamp is not None
-            _refresh(store, call.path, stamp, call.refreshed)
+            try:
+                store.refresh(call.path, stamp, call.refreshed)
+            except OSError as e:  # losing this write costs nothing
+                _log.debug("could not refresh the stamp %s: %s", call.path, e)
         return result, miss
 
     def _decide(
@@ -294,6 +304,7 @@ class Job:
         remote: RemoteOpener,
         *,
         dry_run: bool = False,
+        local: bool = True,
     ) -> tuple[object, Miss | None]:
         """
         ``(result, None)`` when *stamp* serves *call*, else ``(None, miss)``:
@@ -302,14 +313,15 @@ class Job:
         With *restore_outputs*, missing outputs that could be written back
         don't make the stamp stale, and are written back; *remote* is asked
         for their contents only when the local copy is missing. A *dry_run*
-        decides the same without unpickling or restoring anything.
+        decides the same without unpickling or restoring anything. A stamp
+        not *local* (fetched) ages from its recorded creation time alone.
         """
         restorable = None
         if self.restore_outputs and call.outputs and stamp is not None:
             from . import _outputs
 
             restorable = _outputs.restorable(store.root, remote, stamp)
-        miss = stale(stamp, call, method, max_age_ns, restorable)
+        miss = stale(stamp, call, method, max_age_ns, restorable, local=local)
         if miss is not None or dry_run:
             return None, miss
         assert stamp is not None
@@ -367,6 +379,10 @@ class Job:
                         call.path,
                     )
                     return result, None
+            if self.restore_outputs and call.outputs:
+                from . import _outputs
+
+                _outputs.refuse_directories(call.outputs)
             # Fingerprints come first, so an edit made while the job runs shows
             # up as a change next time.
             created_ns = time.time_ns()
@@ -381,8 +397,7 @@ class Job:
                 return result, None
             if writable is not None:
                 _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {writable}",
-                    stacklevel=4,
+                    f"could not write the stamp of {self.keys.function}: {writable}"
                 )
                 return result, None
             try:
@@ -397,8 +412,7 @@ class Job:
                     ) from None
                 _log.warn(
                     f"the result of {self.keys.function} can't be pickled, so it "
-                    f"was not stamped ({cause})",
-                    stacklevel=4,
+                    f"was not stamped ({cause})"
                 )
                 return result, None
             try:
@@ -411,10 +425,9 @@ class Job:
                 )
                 store.save(call.path, stamp)
             except OSError as e:
-                _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {e}",
-                    stacklevel=4,
-                )
+                if isinstance(e, IsADirectoryError) and e.filename in call.outputs:
+                    raise  # an output that is a directory: refused, not warned
+                _log.warn(f"could not write the stamp of {self.keys.function}: {e}")
                 return result, None
             return result, stamp
 
@@ -444,7 +457,9 @@ class Job:
         from . import _sharing
 
         def decide(stamp: Stamp) -> tuple[object, Miss | None]:
-            return self._decide(store, call, stamp, _HASHES, max_age_ns, lambda: remote)
+            return self._decide(
+                store, call, stamp, _HASHES, max_age_ns, lambda: remote, local=False
+            )
 
         root = _config.project_root(self.root)
         return _sharing.fetch(remote, store, call, self.keys.function, root, decide)
@@ -457,17 +472,3 @@ class Job:
         root = _config.project_root(self.root)
         key = _sharing.remote_key(self.keys.function, path)
         _sharing.publish(remote, key, store.root, stamp, root)
-
-
-def _refresh(
-    store: DirectoryStore, path: str, stamp: Stamp, deps: Dependencies
-) -> None:
-    # The files were verified unchanged by content; recording their new stat
-    # lets the next check skip reading them. Losing this write costs nothing.
-    refreshed = Stamp(
-        stamp.created_ns, stamp.duration_ns, deps, stamp.outputs, stamp.result
-    )
-    try:
-        store.save(path, refreshed)
-    except OSError as e:
-        _log.debug("could not refresh the stamp %s: %s", path, e)

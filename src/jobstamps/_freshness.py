@@ -26,9 +26,8 @@ if TYPE_CHECKING:
     from ._protocol import Method
     from ._stampfile import Dependencies, Stamp
 
-    _QuickCheck = tuple[
-        Dependencies, tuple[str, ...], tuple[tuple[str, int, int], ...], bool
-    ]
+    _Signature = tuple[str, int | None, int | None, int | None, int]
+    _QuickCheck = tuple[Dependencies, tuple[str, ...], tuple[_Signature, ...], bool]
 
 
 class Miss:
@@ -82,6 +81,8 @@ def stale(
     method: Method,
     max_age_ns: int | None = None,
     restorable: Callable[[str], bool] | None = None,
+    *,
+    local: bool = True,
 ) -> Miss | None:
     """
     Why *call* must run rather than use *stamp*, or None if it need not.
@@ -95,6 +96,9 @@ def stale(
             contents: whether a missing output could be. Outputs are then
             checked last, so a changed dependency is reported before an
             output that would be restored in vain.
+        local: Whether *stamp* was read from its file at *call*'s path,
+            whose modification time then counts towards its age; a stamp
+            from a remote store is as old as its recorded creation time.
     """
     call.refreshed = None
     if stamp is None:
@@ -104,7 +108,11 @@ def stale(
             if not os.path.exists(output):
                 return Miss(output, "output missing")
     miss = _changed(stamp, call, method)
-    if miss is None and max_age_ns is not None and _expired(stamp, call, max_age_ns):
+    if (
+        miss is None
+        and max_age_ns is not None
+        and _expired(stamp, call.path if local else None, max_age_ns)
+    ):
         call.refreshed = None
         miss = Miss(call.path, "stamp expired")
     if miss is None and restorable is not None:
@@ -114,21 +122,32 @@ def stale(
     return miss
 
 
-def born_ns(stamp: Stamp, written_ns: int) -> int:
+def born_ns(stamp: Stamp, written_ns: int | None = None, now_ns: int = 0) -> int:
     """
-    When *stamp*, whose file was written at *written_ns*, counts as made:
-    the earlier of the two. A refreshed stamp keeps its run's start time, and
-    a file aged by hand (``os.utime``, a restored cache) counts as old.
+    When *stamp* counts as made: its recorded creation time (when its run
+    started, on whichever machine), or, for a stamp file written at
+    *written_ns*, the earlier of the two, so that a refreshed stamp keeps its
+    run's start time and a file aged by hand (``os.utime``, a restored cache)
+    counts as old. A time after *now_ns* (another machine's clock running
+    ahead) counts as *now_ns*, never as fresh for longer.
     """
-    return min(stamp.created_ns, written_ns)
+    born = stamp.created_ns
+    if written_ns is not None and written_ns < born:
+        born = written_ns
+    if now_ns and born > now_ns:
+        born = now_ns
+    return born
 
 
-def _expired(stamp: Stamp, call: Call, max_age_ns: int) -> bool:
-    try:
-        written_ns = os.stat(call.path).st_mtime_ns
-    except OSError:
-        return True
-    return time.time_ns() - born_ns(stamp, written_ns) > max_age_ns
+def _expired(stamp: Stamp, path: str | None, max_age_ns: int) -> bool:
+    written_ns = None
+    if path is not None:
+        try:
+            written_ns = os.stat(path).st_mtime_ns
+        except OSError:
+            pass  # gone since it was read: its recorded creation time counts
+    now = time.time_ns()
+    return now - born_ns(stamp, written_ns, now) > max_age_ns
 
 
 def _changed(stamp: Stamp, call: Call, method: Method) -> Miss | None:
@@ -194,15 +213,21 @@ def _unchanged(recorded: Dependencies, deps: tuple[str, ...], method: Method) ->
             _prepared.clear()
         _prepared[id(recorded)] = prepared
     _, paths, signatures, trusted = prepared
-    if paths != deps:
+    if paths != deps or not trusted:
+        # Some stat is too recent to prove its content unchanged: both
+        # methods then read that file.
         return False
-    if not trusted and cls is _methods.HashMethod:
-        return False  # some stat is too recent to prove its content unchanged
     stat = os.stat
     try:
-        for dep, mtime_ns, size in signatures:
+        # Still one stat per file: the signature's four fields come with it.
+        for dep, mtime_ns, ctime_ns, ino, size in signatures:
             st = stat(dep)
-            if st.st_mtime_ns != mtime_ns or st.st_size != size:
+            if (
+                st.st_mtime_ns != mtime_ns
+                or st.st_ctime_ns != ctime_ns
+                or st.st_ino != ino
+                or st.st_size != size
+            ):
                 return False
     except OSError:
         return False
@@ -212,17 +237,21 @@ def _unchanged(recorded: Dependencies, deps: tuple[str, ...], method: Method) ->
 def _prepare(recorded: Dependencies) -> _QuickCheck:
     """
     *recorded*, its paths, their stat signatures, and whether every one of
-    them was taken long enough after its file's mtime to be trusted.
+    them was taken long enough after its file's times to be trusted.
+
+    A fingerprint without a signature of this machine (a remote stamp's, a
+    missing file's, another method's) gets one that no file matches.
     """
     paths = tuple(dep for dep, _ in recorded)
-    signatures = []
+    signatures: list[_Signature] = []
     trusted = True
     for dep, fingerprint in recorded:
-        if fingerprint is None:
-            # A file missing when the job ran: never a quick "unchanged".
-            signatures.append((dep, -1, -1))
+        if fingerprint is None or len(fingerprint) != 6:
+            signatures.append((dep, None, None, None, -1))
             continue
-        signatures.append((dep, fingerprint[0], fingerprint[1]))
-        if _methods._racy(fingerprint[0], fingerprint[3]):
+        signatures.append(
+            (dep, fingerprint[0], fingerprint[4], fingerprint[5], fingerprint[1])
+        )
+        if _methods.racy(fingerprint):
             trusted = False
     return recorded, paths, tuple(signatures), trusted

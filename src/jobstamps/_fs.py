@@ -4,7 +4,9 @@ folders, sweeping of abandoned temporaries, and the SHA-256 of a file.
 
 Every module that writes a file goes through :class:`AtomicFile`, so there is
 one temporary-name scheme (``.<name>.<pid>-<random>.tmp`` beside the target)
-that readers skip and :func:`sweep` recognises. This module knows paths and
+that readers skip and :func:`sweep` recognises (:func:`is_temporary`); no
+other file is ever swept. A directory jobstamps creates to keep a cache in
+gets a ``CACHEDIR.TAG`` (:func:`tag_cache_dir`). This module knows paths and
 bytes only: nothing of stamps, keys, stores or outputs.
 """
 
@@ -28,6 +30,17 @@ CHUNK = 1 << 20
 SMALL_FILE = 1 << 20
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+# The Cache Directory Tagging Specification (https://bford.info/cachedir/):
+# backup and archiving tools skip a directory holding this file.
+CACHEDIR_TAG = "CACHEDIR.TAG"
+CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+_CACHEDIR_TAG_TEXT = CACHEDIR_SIGNATURE + (
+    b"\n# This file is a cache directory tag created by jobstamps.\n"
+    b"# For information about cache directory tags, see:\n"
+    b"#\thttps://bford.info/cachedir/\n"
+)
 
 
 def temporary_name(path: str) -> str:
@@ -92,13 +105,32 @@ def write_atomically(
         temporary.commit()
 
 
-def make_private_dirs(path: str) -> None:
+def is_temporary(name: str) -> bool:
+    """
+    Whether the file *name* (a base name) is one of :func:`temporary_name`'s:
+    ``.<name>.<pid>-<8 hex digits>.tmp``.
+    """
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return False
+    pid, dash, tail = name[: -len(TEMP_SUFFIX)].rpartition(".")[2].partition("-")
+    return (
+        bool(dash)
+        and pid.isdigit()
+        and len(tail) == 8
+        and all(c in "0123456789abcdef" for c in tail)
+    )
+
+
+def make_private_dirs(path: str) -> bool:
     """
     ``os.makedirs(path, 0o700)``, but private all the way down: makedirs
     applies the mode only to the last folder it creates.
+
+    Returns:
+        Whether *path* itself was created.
     """
     if os.path.isdir(path):
-        return
+        return False
     parent = os.path.dirname(path)
     if parent and parent != path:
         make_private_dirs(parent)
@@ -107,17 +139,39 @@ def make_private_dirs(path: str) -> None:
     except FileExistsError:
         if not os.path.isdir(path):
             raise
+        return False
+    return True
+
+
+def tag_cache_dir(path: str) -> None:
+    """
+    Mark the directory *path* as a cache with a ``CACHEDIR.TAG``.
+    """
+    write_atomically(os.path.join(path, CACHEDIR_TAG), [_CACHEDIR_TAG_TEXT], 0o644)
+
+
+def is_tagged_cache_dir(path: str) -> bool:
+    """
+    Whether the directory *path* holds a ``CACHEDIR.TAG`` (of any tool).
+    """
+    try:
+        with open(os.path.join(path, CACHEDIR_TAG), "rb") as file:
+            return file.read(len(CACHEDIR_SIGNATURE)) == CACHEDIR_SIGNATURE
+    except OSError:
+        return False
 
 
 def sweep(folder: str) -> None:
     """
     Remove the temporary files in *folder* that are surely abandoned: older
     than :data:`TEMP_MAX_AGE_NS` (their writer was killed before renaming).
+    Only names of :func:`temporary_name`'s scheme are considered.
     """
     try:
         names = [n for n in os.listdir(folder) if n.endswith(TEMP_SUFFIX)]
     except OSError:
         return
+    names = [n for n in names if is_temporary(n)]
     if not names:
         return
     import time

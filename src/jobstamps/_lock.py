@@ -67,12 +67,26 @@ class StampLock:
     The holder removes the lock file before releasing it; a waiter that then
     gets the lock of a removed file notices and locks the new one. A thread
     that holds a stamp's lock and asks for it again gets it at once.
+
+    With *blocking* false nobody waits: if another caller holds the lock,
+    :attr:`acquired` is false inside the ``with`` block, and nothing is held.
     """
 
-    __slots__ = ("_entry", "_fd", "_lock_path", "_nested", "_path", "_pid")
+    __slots__ = (
+        "_blocking",
+        "_entry",
+        "_fd",
+        "_lock_path",
+        "_nested",
+        "_path",
+        "_pid",
+        "acquired",
+    )
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, blocking: bool = True) -> None:
         self._path = path
+        self._blocking = blocking
+        self.acquired = True
         self._lock_path = path + LOCK_SUFFIX
         self._fd: int | None = None
         self._pid = 0
@@ -94,14 +108,23 @@ class StampLock:
         self._entry = entry
         lock = entry.lock
         try:
-            lock.acquire()
+            if not lock.acquire(self._blocking):
+                self._leave()
+                self.acquired = False
+                return self
         except BaseException:
             self._leave()
             raise
         entry.owner = me
         try:
             self._pid = os.getpid()
-            self._fd = _flock(self._lock_path)
+            self._fd = _flock(self._lock_path, self._blocking)
+        except BlockingIOError:
+            entry.owner = None
+            lock.release()
+            self._leave()
+            self.acquired = False
+            return self
         except BaseException:
             entry.owner = None
             lock.release()
@@ -135,10 +158,13 @@ class StampLock:
                 del _thread_locks[self._path]
 
 
-def _flock(lock_path: str) -> int | None:
+def _flock(lock_path: str, blocking: bool = True) -> int | None:
     """
     A descriptor of *lock_path* holding an exclusive ``flock``, or None if
     locking is not possible there.
+
+    Raises:
+        BlockingIOError: *blocking* is false and another caller holds it.
     """
     try:
         import fcntl
@@ -151,12 +177,17 @@ def _flock(lock_path: str) -> int | None:
             _log.debug("running without a lock, can't open %s: %s", lock_path, e)
             return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(
+                fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
+            )
             mine = os.fstat(fd)
             try:
                 current = os.stat(lock_path)
             except FileNotFoundError:
                 current = None
+        except BlockingIOError:  # only without blocking: someone holds it
+            os.close(fd)
+            raise
         except OSError as e:
             os.close(fd)
             _log.debug("running without a lock, can't lock %s: %s", lock_path, e)

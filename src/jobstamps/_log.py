@@ -44,11 +44,33 @@ def debug(message: str, *args: object) -> None:
         logger.debug(message, *args)
 
 
-def warn(message: str, stacklevel: int) -> None:
+_PACKAGE = __name__.rpartition(".")[0]  # "jobstamps"
+
+
+def caller_stacklevel() -> int:
     """
-    Warn the caller of the decorated function, and log it too.
+    The ``stacklevel`` that makes ``warnings.warn``, called by the caller of
+    this function, point at the first frame outside the jobstamps package:
+    the user's line that called into it, however deep the call went.
     """
-    warnings.warn(message, JobstampsWarning, stacklevel=stacklevel + 1)
+    frame = sys._getframe(1)
+    level = 1
+    prefix = _PACKAGE + "."
+    while frame.f_back is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != _PACKAGE and not name.startswith(prefix):
+            break
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn(message: str) -> None:
+    """
+    Warn with a :class:`JobstampsWarning` that names the user's line (the
+    first frame outside jobstamps), and log it too.
+    """
+    warnings.warn(message, JobstampsWarning, stacklevel=caller_stacklevel())
     if "logging" in sys.modules:
         import logging
 

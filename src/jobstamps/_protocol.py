@@ -33,8 +33,10 @@ class Method(Protocol):
         Describe the file at *path* before the job runs.
 
         Returns:
-            ``(mtime_ns, size, digest, taken_ns)``, where *digest* may be
-            ``None`` for methods that don't read contents.
+            ``(mtime_ns, size, digest, taken_ns, ctime_ns, inode)``, where
+            *digest* may be ``None`` for methods that don't read contents.
+            jobstamps compares these fields itself only for its built-in
+            methods; another method gets back whatever it returned.
         """
         ...
 

@@ -4,9 +4,12 @@ Moving stamps and output files between this machine and a remote store.
 A stamp is shareable when nothing in it depends on the machine: its
 dependencies and outputs are named relative to the project root (so two
 checkouts in different folders agree), and every dependency has a content
-digest (a modification time means nothing on another machine). Output files
-are kept by content (:mod:`._outputs`), so a hit can write them back instead
-of running.
+digest. Stat signatures prove something only on the machine that took them:
+they are left out of what is published, and taken out of whatever is
+fetched, so a fetched stamp's files are read here and its local copy
+records this machine's signatures. Every name and digest of a fetched entry
+is checked before it is used. Output files are kept by content
+(:mod:`._outputs`), so a hit can write them back instead of running.
 
 This module only translates and copies; whether a stamp is fresh is decided
 by :mod:`._freshness`, through the core's decision that :func:`fetch` is
@@ -16,12 +19,12 @@ handed. It is imported only when a remote store is asked for.
 from __future__ import annotations
 
 import os
+import time
 
-from . import _config, _log
+from . import _config, _log, _methods, _outputs
 from ._freshness import Miss
-from ._outputs import blob_key, blob_path
+from ._layout import function_folder
 from ._stampfile import Stamp, StampFormatError, pack, unpack
-from ._store import function_folder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,7 +120,9 @@ def fetch(
         )
         return None, miss
     local = Stamp(
-        stamp.created_ns,
+        # Another machine's clock may run ahead: the local copy is no younger
+        # than now, and ages from here on.
+        min(stamp.created_ns, time.time_ns()),
         stamp.duration_ns,
         call.refreshed or stamp.dependencies,
         stamp.outputs,
@@ -150,11 +155,20 @@ def _translated(
     except StampFormatError as e:
         _log.debug("ignoring the remote stamp %s: %s", key, e)
         return None
-    fingerprints = dict(shared.dependencies)
+    problem = _malformed(shared)
+    if problem is not None:
+        _log.debug("ignoring the remote stamp %s: %s", key, problem)
+        return None
+    # Whatever stat signatures it holds were taken elsewhere: dropped, so
+    # that every file is read here.
+    fingerprints = {
+        name: None if fp is None else _methods.portable(fp)
+        for name, fp in shared.dependencies
+    }
     if sorted(fingerprints) != sorted(names):
         _log.debug("ignoring the remote stamp %s: it has other dependencies", key)
         return None
-    by_name = {r[0]: r for r in shared.outputs if isinstance(r, tuple | list)}
+    by_name = {r[0]: r for r in shared.outputs}
     if sorted(by_name) != sorted(out_names):
         _log.debug("ignoring the remote stamp %s: it has other outputs", key)
         return None
@@ -167,6 +181,53 @@ def _translated(
     )
     return Stamp(
         shared.created_ns, shared.duration_ns, dependencies, outputs, shared.result
+    )
+
+
+def _malformed(stamp: Stamp) -> str | None:
+    """
+    What is wrong with the shape of a stamp from a remote store, or None:
+    every name a relative path inside the project, every digest 64 hex
+    digits, every size and mode a number.
+    """
+    if type(stamp.created_ns) is not int or type(stamp.duration_ns) is not int:
+        return "malformed times"
+    for entry in stamp.dependencies:
+        if not (isinstance(entry, tuple) and len(entry) == 2):
+            return "a malformed dependency"
+        name, fp = entry
+        if not _is_portable_name(name):
+            return f"a dependency named {name!r}"
+        if fp is not None and not (
+            isinstance(fp, tuple)
+            and len(fp) == 6
+            and type(fp[1]) is int
+            and (fp[2] is None or _outputs.is_digest(fp[2]))
+        ):
+            return f"a malformed fingerprint of {name!r}"
+    for output in stamp.outputs:
+        if not (isinstance(output, tuple) and len(output) == 3):
+            return "a malformed output"
+        name, digest, mode = output
+        if not _is_portable_name(name):
+            return f"an output named {name!r}"
+        if digest is not None and not _outputs.is_digest(digest):
+            return f"an output digest {digest!r}"
+        if type(mode) is not int:
+            return f"a malformed mode of {name!r}"
+    return None
+
+
+def _is_portable_name(name: object) -> bool:
+    """
+    Whether *name* is a path as :func:`portable` makes them: relative, with
+    ``/`` separators, and no empty, ``.`` or ``..`` part.
+    """
+    return (
+        isinstance(name, str)
+        and not name.startswith("/")
+        and "\0" not in name
+        and all(part not in ("", ".", "..") for part in name.split("/"))
     )
 
 
@@ -190,13 +251,14 @@ def publish(
         _log.debug("not sharing %s: dependencies compared by mtime are local", key)
         return
     for _, digest, _ in stamp.outputs:
-        if digest and not remote.exists(blob_key(digest)):
-            remote.put_file(blob_key(digest), blob_path(cache_root, digest))
+        if digest:
+            _outputs.upload(remote, cache_root, digest)
     shared = Stamp(
         stamp.created_ns,
         stamp.duration_ns,
         tuple(
-            (name, fp) for name, (_, fp) in zip(names, stamp.dependencies, strict=True)
+            (name, None if fp is None else _methods.portable(fp))
+            for name, (_, fp) in zip(names, stamp.dependencies, strict=True)
         ),
         tuple(
             (name, r[1], r[2]) for name, r in zip(out_names, stamp.outputs, strict=True)

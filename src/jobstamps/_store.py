@@ -3,11 +3,15 @@ Where stamps live: :class:`DirectoryStore` finds, loads, saves, lists and
 removes stamp files under a root directory.
 
 Each function gets a folder under the root, and its stamps fan out by digest
-prefix (``<root>/<function>/ab/cd/abcd...``), so no folder grows large even
-with millions of stamps. Writers never modify a stamp in place: they write a
-temporary file next to it and rename it over the stamp (:mod:`._fs`), so
-readers see the old stamp or the new one. A root or folder that another user
+prefix (``<root>/<function>/ab/cd/abcd...``, :mod:`._layout`), so no
+folder grows large even with millions of stamps. Writers never modify a
+stamp in place: they write a temporary file next to it and rename it over
+the stamp (:mod:`._fs`), so readers see the old stamp or the new one. A root or folder that another user
 could write in is refused: loading a stamp unpickles it.
+
+A root the store creates is tagged with a ``CACHEDIR.TAG``. The store
+removes only files whose names it makes (:mod:`._layout`): stamps, their
+lock files and temporary files.
 
 The store knows files, not freshness: a stamp (:mod:`._stampfile`) is a
 record of what a run saw and returned, and the store never looks inside its
@@ -21,13 +25,20 @@ import os
 import stat as stat_module
 
 from . import _fs, _log
-from ._key import blake2b
-from ._stampfile import Stamp, StampFormatError, is_stamp, unpack, write
+
+# Found here by cache maintenance too.
+from ._layout import function_folder as function_folder
+from ._layout import is_stamp_file as is_stamp_file
+from ._layout import remove_own_files
+from ._layout import stamp_files as stamp_files
+from ._stampfile import Stamp, StampFormatError, unpack, write
 from .exceptions import CacheDirError, UnsafeCacheDirError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import mmap
+
+    from ._stampfile import Dependencies
 
 _SEP = os.sep
 _UID = os.getuid() if hasattr(os, "getuid") else None
@@ -49,17 +60,6 @@ _REMEMBER_TOTAL_BYTES = 256 * 1024 * 1024
 _LARGE_BYTES = 1024 * 1024
 
 
-def function_folder(function: str) -> str:
-    """
-    The folder name for *function*'s stamps: readable, and unique by digest.
-    """
-    readable = "".join(c if c.isalnum() or c in "._-" else "_" for c in function)
-    suffix = blake2b(
-        function.encode("utf-8", "surrogatepass"), digest_size=8
-    ).hexdigest()
-    return f"{readable[-48:]}-{suffix}"
-
-
 class DirectoryStore:
     """
     Stamps as files under a root directory.
@@ -78,7 +78,7 @@ class DirectoryStore:
     def __init__(self, root: str) -> None:
         self.root = root
         self._folders: dict[str, str] = {}
-        self._recent: dict[str, tuple[tuple[int, int, int], Stamp]] = {}
+        self._recent: dict[str, tuple[tuple[int, int, int, int], Stamp]] = {}
         self._recent_bytes = 0  # the sizes of the files of _recent's stamps
         # Whether the root was found safe; checked once per process, since
         # only its owner (found to be us, or root) can make it unsafe later.
@@ -124,7 +124,7 @@ class DirectoryStore:
             # Another process of ours may have removed a trusted folder that
             # someone else then recreated: a stamp must be ours, too.
             _refuse_unsafe(path, stat, owner_only=True, what="a stamp")
-        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        signature = _signature(stat)
         remembered = self._recent.get(path)
         if remembered is not None and remembered[0] == signature:
             return remembered[1]
@@ -222,7 +222,11 @@ class DirectoryStore:
             OSError: they can't be created.
         """
         if not self._safe:
-            _fs.make_private_dirs(self.root)
+            if _fs.make_private_dirs(self.root):
+                try:
+                    _fs.tag_cache_dir(self.root)
+                except OSError as e:  # a cache that backups may copy: no harm
+                    _log.debug("could not tag %s as a cache: %s", self.root, e)
             self.check_root()
         if self._shared:
             folder = path.rsplit(os.sep, 3)[0]
@@ -251,18 +255,60 @@ class DirectoryStore:
         """
         self._recent.pop(path, None)
 
+    def refresh(self, path: str, stamp: Stamp, dependencies: Dependencies) -> bool:
+        """
+        Write *stamp*, which :meth:`load` returned for *path*, back with
+        renewed *dependencies*, so that the next check need not read their
+        files again: only if it is small (one this store remembers; a large
+        result is never rewritten for this), nobody holds its lock (this
+        never waits), and its file is still the one it was read from (a
+        stamp written meanwhile is never replaced).
+
+        Returns:
+            Whether it was written.
+
+        Raises:
+            OSError: it could not be written.
+        """
+        remembered = self._recent.get(path)
+        if remembered is None or remembered[1] is not stamp:
+            return False
+        from ._lock import StampLock
+
+        with StampLock(path, blocking=False) as lock:
+            if not lock.acquired:
+                return False
+            try:
+                if _signature(os.stat(path)) != remembered[0]:
+                    return False
+            except FileNotFoundError:
+                return False
+            refreshed = Stamp(
+                stamp.created_ns,
+                stamp.duration_ns,
+                dependencies,
+                stamp.outputs,
+                stamp.result,
+            )
+            self.save(path, refreshed)
+        return True
+
     def clear(self, function: str) -> None:
         """
-        Remove every stamp of *function*.
+        Remove every stamp of *function*, with its lock and temporary files;
+        anything else in its folder is left alone.
         """
-        import shutil
-
         folder = self.folder(function)
         prefix = folder + os.sep
         for path in [p for p in self._recent if p.startswith(prefix)]:
             del self._recent[path]
         self._trusted.discard(folder)  # whoever creates it next must be checked
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_own_files(folder)
+
+
+def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:
+    # A rewritten stamp is a new file (a rename): a new inode and times.
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns)
 
 
 def cache_dir_error(root: str, error: OSError) -> CacheDirError:
@@ -276,53 +322,6 @@ def cache_dir_error(root: str, error: OSError) -> CacheDirError:
         f"needs inside it, is not a directory ({error.strerror or error})",
         root,
     )
-
-
-def stamp_files(
-    root: str, function: str | None = None
-) -> list[tuple[str, os.stat_result]]:
-    """
-    Every file under *root* with its ``lstat``, or only under *function*'s
-    folder: the stamps, and whatever else is there (:func:`is_stamp_file`
-    tells them apart).
-
-    Temporary files of writes in progress, and anything that is not a
-    regular file, are left out. A missing *root* holds no stamps.
-    """
-    top = (
-        os.path.join(root, function_folder(function)) if function is not None else root
-    )
-    found: list[tuple[str, os.stat_result]] = []
-    pending = [top]
-    while pending:
-        folder = pending.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(entry.path)
-            elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(
-                _fs.TEMP_SUFFIX
-            ):
-                try:
-                    found.append((entry.path, entry.stat(follow_symlinks=False)))
-                except FileNotFoundError:
-                    continue
-    return found
-
-
-def is_stamp_file(path: str) -> bool:
-    """
-    Whether the file at *path* is a stamp file of any format version; only
-    those are ever listed or removed.
-    """
-    try:
-        with open(path, "rb") as file:
-            return is_stamp(file.read(16))
-    except OSError:
-        return False
 
 
 def read_stamp(path: str) -> Stamp:
@@ -355,6 +354,7 @@ def remove_stamp(path: str, root: str) -> None:
             pass
     root = os.path.abspath(root)
     folder = os.path.dirname(os.path.abspath(path))
+    _fs.sweep(folder)  # what killed writers left there
     while folder != root and folder.startswith(root + os.sep):
         try:
             os.rmdir(folder)

@@ -31,10 +31,6 @@ EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 # (kind, url) of every store that has already warned in this process.
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
-# Frames between the user's call of a cached function and the core's call of
-# a remote store method (the wrapper's __call__, Job.call, the core's remote
-# helper): warnings point at the user's code, as the core's own do.
-CALLER_FRAMES = 3
 
 
 class RemoteStore(typing.Protocol):
@@ -112,14 +108,17 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=user + netloc))
 
 
-def warn_once(kind: str, url: str, message: str, depth: int) -> None:
-    # *depth*: frames from the caller up to the outermost store method.
+def warn_once(kind: str, url: str, message: str) -> None:
+    """
+    Warn once per process for this store and *kind*, naming the user's line
+    (the first frame outside jobstamps); log every time.
+    """
     _log.debug("%s", message)
     with _warned_lock:
         if (kind, url) in _warned:
             return
         _warned.add((kind, url))
-    warnings.warn(message, JobstampsWarning, stacklevel=depth + CALLER_FRAMES + 2)
+    warnings.warn(message, JobstampsWarning, stacklevel=_log.caller_stacklevel())
 
 
 def read_chunks(file: typing.BinaryIO) -> Iterable[bytes]:

@@ -114,7 +114,7 @@ class GuardedStore:
         except OSError as e:
             # The download arrived but can't take *path*'s place (a
             # directory is there): a failure like the others.
-            self._fail("get_file", key, e, depth=2)  # get_file, SealedStore's
+            self._fail("get_file", key, e)
             return False
         finally:
             with lock:
@@ -145,7 +145,7 @@ class GuardedStore:
         try:
             result = self._call(method, key, *args)
         except Exception as e:
-            self._fail(action, key, e, depth=3)  # _guard, public method, SealedStore's
+            self._fail(action, key, e)
             return default
         if self._open_until is not None:
             with self._lock:
@@ -153,9 +153,7 @@ class GuardedStore:
             _log.debug("remote store %s: available again", self.url)
         return result
 
-    def _fail(self, action: str, key: str, error: Exception, depth: int) -> None:
-        # *depth*: frames from the caller up to the outermost store method,
-        # as for _warn_once.
+    def _fail(self, action: str, key: str, error: Exception) -> None:
         self._trip()
         reason = (
             f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -169,7 +167,6 @@ class GuardedStore:
                 if self.cooldown is None
                 else f"running jobs locally for {self.cooldown:g} s"
             ),
-            depth=depth + 1,
         )
 
     def _claim(self) -> bool:

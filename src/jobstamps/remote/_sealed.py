@@ -110,7 +110,6 @@ class SealedStore:
                 f"jobstamps: ignoring entry {key} of remote store {self.url}: its "
                 f"signature does not match (written with another {SECRET_ENV}, or "
                 "not by jobstamps)",
-                depth=1,
             )
         return data
 
