@@ -95,8 +95,8 @@ def _seconds(name: str, default: float, positive: bool) -> float:
     _log.warn(
         f"ignoring {name}={text!r}: use a number of seconds "
         f"{'above 0' if positive else '0 or more'}; using {default:g}",
-        # _log.warn, _seconds, lease_for, Job.call, the wrapper: the user.
-        stacklevel=5,
+        # _seconds, lease_for, Job._lease, Job.call, the wrapper: the user.
+        stacklevel=6,
     )
     return default
 
