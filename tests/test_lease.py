@@ -262,8 +262,10 @@ class Holder:
     machine that ran it. Run by machine "a", it blocks until let go.
     """
 
-    def __init__(self, watch=None):
+    def __init__(self, watch=None, together=()):
         self.runs = []
+        # Machines whose jobs wait for each other to start (for a while).
+        self._together = {name: threading.Event() for name in together}
         # What watch() returned in each run, when given.
         self.watched = []
         self._watch = watch
@@ -279,6 +281,10 @@ class Holder:
             if machine == "a":
                 self.started.set()
                 assert self._go.wait(20), "never let go"
+            if machine in self._together:
+                self._together[machine].set()
+                for other in self._together.values():
+                    other.wait(5)
             if self._fail == machine:
                 raise RuntimeError("the holder failed")
             return (x, machine)
@@ -293,8 +299,17 @@ class Holder:
         self._go.set()
 
 
-def lease_keys(client, prefix):
-    return {k.decode(): client.get(k).decode() for k in client.keys(f"{prefix}lease:*")}
+def lease_keys(client, prefix, failed=False):
+    """
+    The leases held under *prefix*, and their owners; with *failed*, the
+    marks of holders that ended without a stamp instead.
+    """
+    keys = client.keys(f"{prefix}lease:*")
+    return {
+        k.decode(): client.get(k).decode()
+        for k in keys
+        if k.endswith(b"/failed") == failed
+    }
 
 
 class TestOneRunAcrossMachines:
@@ -316,24 +331,27 @@ class TestOneRunAcrossMachines:
         assert f"took the lease in {fleet.remote.url} as {owner}" in log()
         assert re.search(rf"hit after waiting \d+\.\d\d s for {re.escape(owner)}", log())
 
-    def test_holder_that_fails_hands_over(self, fleet, log, client, prefix):
-        """A holder whose job raises releases its lease at once: a waiter takes it and runs."""
-        holder = Holder()
+    def test_holder_that_fails_lets_its_waiters_run(self, fleet, log, client, prefix):
+        """A holder whose job raises releases its lease at once, and its waiters all run the job together."""
+        holder = Holder(together=("b", "c"))
         a = fleet.machine("a", holder.body("a"), ignore=HELD)
         b = fleet.machine("b", holder.body("b"), ignore=HELD)
+        c = fleet.machine("c", holder.body("c"), ignore=HELD)
 
         first = Background(lambda: a(1))
         assert holder.started.wait(10)
-        second = Background(lambda: b(1))
-        eventually(lambda: "waiting up to" in log())
+        waiters = [Background(lambda: b(1)), Background(lambda: c(1))]
+        eventually(lambda: 2 == log().count("waiting up to"))
         holder.let_go(fail="a")
 
         with pytest.raises(RuntimeError, match="the holder failed"):
             first.outcome()
-        assert (1, "b") == second.outcome()
-        assert ["a", "b"] == holder.runs
-        assert "let it go without a stamp" in log()
+        assert [(1, "b"), (1, "c")] == [w.outcome() for w in waiters]
+        assert ["a", "b", "c"] == sorted(holder.runs)
+        assert "with no stamp: its waiters run at once" in log()
+        assert 2 == log().count("ended without a stamp")
         assert {} == lease_keys(client, prefix)
+        assert 1 == len(lease_keys(client, prefix, failed=True))
 
     def test_holder_slower_than_its_ttl_renews(self, fleet, log, monkeypatch):
         """A job that outlasts several lease TTLs keeps its lease: nobody runs it twice."""
@@ -433,7 +451,7 @@ class TestOneRunAcrossMachines:
         assert {} == lease_keys(client, prefix)
 
     def test_interrupted_holder_releases(self, fleet, client, prefix):
-        """A holder interrupted by Ctrl-C releases its lease on the way out."""
+        """A holder interrupted by Ctrl-C releases its lease on the way out, saying it has no stamp."""
         seen = []
 
         def job(x):
@@ -446,6 +464,7 @@ class TestOneRunAcrossMachines:
 
         assert 1 == len(seen[0])
         assert {} == lease_keys(client, prefix)
+        assert list(seen[0].values()) == list(lease_keys(client, prefix, failed=True).values())
 
     def test_store_without_leases_runs_at_once(self, tmp_path):
         """A store that holds no leases (fsspec) shares stamps as before, and nobody waits."""
@@ -659,13 +678,13 @@ class TestProcesses:
         assert ["a", "b"] == [name for name, _ in machines]
         taken_over_after = float(machines[1][1]) - killed
         assert taken_over_after < 1 + MAX_POLL + 1.5, taken_over_after  # TTL, a poll, slack
-        assert "let it go without a stamp" in b.logged()
+        assert re.search(r"took the lease as .* after waiting .* let it expire", b.logged())
 
     @pytest.mark.parametrize(
         "signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["TERM", "HUP", "INT"]
     )
     def test_command_ended_by_a_signal_releases(self, tmp_path, redis_url, prefix, client, counter, signum):
-        """jobstamp ended by a signal while its command holds the lease releases the lease."""
+        """jobstamp ended by a signal while its command holds the lease releases the lease, saying it has no stamp."""
         a = Machine(tmp_path, "a", redis_url, counter)
         command = [JOBSTAMP, "--use-hashes", "--dependencies", "schema.txt", "--", "sh", "-c", f"echo a >> {counter}; exec sleep 30"]
         client.flushdb()
@@ -679,6 +698,7 @@ class TestProcesses:
         assert 1 == len(held)
         assert 128 + signum == code
         assert {} == lease_keys(client, "jobstamps:")
+        assert 1 == len(lease_keys(client, "jobstamps:", failed=True))
 
     def test_command_whose_reader_went_away_publishes_and_releases(self, tmp_path, redis_server, client, counter):
         """jobstamp whose stdout reader is gone runs its command to the end, publishes and releases."""

@@ -194,6 +194,7 @@ class Job:
             _log.debug(
                 "%s: running, %s: %s", self.keys.function, miss.reason, miss.path
             )
+        stamp = None
         try:
             result, stamp = self._run(
                 store, call, args, kwargs, method, max_age_ns, force, keep, lease
@@ -204,7 +205,8 @@ class Job:
                     self._publish(remote, store, call.path, stamp)
         finally:
             if lease is not None:
-                lease.release()  # once published: waiters then find the stamp
+                # Once published: waiters then find the stamp.
+                lease.release(published=stamp is not None)
         return result
 
     def out_of_date(

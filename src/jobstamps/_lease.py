@@ -6,9 +6,10 @@ On a local and a remote miss of a shared stamp (the rule of
 remote store (:class:`~.remote.RemoteLeases`) and runs the job, renewing the
 lease from a heartbeat thread until the stamp is published and the lease
 released. A caller that finds the lease held waits: it polls the lease with a
-backoff, and once it is gone (its holder published and released it, or died,
-or failed) fetches the stamp, a remote hit, or else takes the lease and runs.
-A waiter also runs after its wait bound, or when the remote fails.
+backoff, and once it is gone fetches the stamp, a remote hit. Without a
+stamp, it runs the job: at once if the holder said it failed, else (the
+holder died, and its lease expired) after taking the lease itself. A waiter
+also runs after its wait bound, or when the remote fails.
 
 A lease only saves work: nothing here decides whether a result is right, and
 a job that runs twice still stamps a right result. This module knows leases,
@@ -48,6 +49,9 @@ MIN_POLL = 0.02
 POLL_GROWTH = 0.1
 MAX_POLL = 1.0
 JITTER = 0.25
+# A holder that ends without a stamp says so, for one TTL, under its lease's
+# key with this suffix.
+FAILED_SUFFIX = "/failed"
 # The holder renews its lease this many times per time-to-live, so that a
 # renewal or two may be late or lost before the lease expires.
 RENEWALS_PER_TTL = 3
@@ -178,9 +182,14 @@ class Lease:
             pass  # run, as without a remote
         return self.found
 
-    def release(self) -> None:
+    def release(self, published: bool = True) -> None:
         """
         Stop renewing the lease, and give it up if this process holds it.
+
+        Unless the stamp was *published* (the job raised, was interrupted,
+        or its result was not stamped), the call is first marked as failed
+        for one TTL: its waiters then run the job at once, each on its own
+        machine, rather than one after another.
         """
         if self._stop is not None:
             self._stop.set()
@@ -188,11 +197,20 @@ class Lease:
             return  # a child forked by the job must not free its parent's lease
         self._held = False
         try:
+            if not published:
+                self._remote.acquire_lease(
+                    self._key + FAILED_SUFFIX, self._owner, self.ttl
+                )
             self._remote.release_lease(self._key, self._owner)
         except Exception as e:
             _log.debug("%s: could not release the lease: %r", self._function, e)
             return
-        _log.debug("%s: released the lease, held as %s", self._function, self._owner)
+        _log.debug(
+            "%s: released the lease, held as %s%s",
+            self._function,
+            self._owner,
+            "" if published else ", with no stamp: its waiters run at once",
+        )
 
     def _wait_or_take(self, started: int) -> bool:
         holder: str | None = None
@@ -217,7 +235,7 @@ class Lease:
                     self.waited_ns = time.monotonic_ns() - started
                     _log.debug(
                         "%s: took the lease as %s after waiting %.2f s: %s let it "
-                        "go without a stamp",
+                        "expire",
                         self._function,
                         self._owner,
                         self.waited_ns / 1e9,
@@ -237,10 +255,22 @@ class Lease:
             if not self._until_free(started, holder):
                 return False
             # The lease is gone: its holder published the stamp and released
-            # it, or it failed or died. Take the stamp, or else the lease.
+            # it, or failed, or died. Take the stamp; or run at once after a
+            # failure (a failure is not shared, and waiting for machines to
+            # fail one after another would only delay them); or else take
+            # the lease of a holder that died.
             result, miss = self._fetch()
             if miss is None:
                 return self._arrived(result, holder, started)
+            if self._ask("lease_holder", key=self._key + FAILED_SUFFIX):
+                self.waited_ns = time.monotonic_ns() - started
+                _log.debug(
+                    "%s: running after waiting %.2f s: %s ended without a stamp",
+                    self._function,
+                    self.waited_ns / 1e9,
+                    holder,
+                )
+                return False
 
     def _until_free(self, started: int, holder: str) -> bool:
         """
@@ -284,9 +314,9 @@ class Lease:
             )
         return True
 
-    def _ask(self, method: str, *args: object) -> object:
+    def _ask(self, method: str, *args: object, key: str | None = None) -> object:
         try:
-            return getattr(self._remote, method)(self._key, *args)
+            return getattr(self._remote, method)(key or self._key, *args)
         except Exception as e:
             # A store of the user's own, unguarded: run as without a remote.
             _log.debug(
