@@ -402,9 +402,9 @@ class Job:
             fingerprints = tuple(
                 (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
             )
-            # lease.found: the stamp came from the remote while this call
-            # waited, lease.waited_ns long, for the machine that ran it.
             if lease is not None and lease.wait_or_take(fingerprints):
+                # A remote hit, after waiting lease.waited_ns for the machine
+                # that ran the job (a call that ran after waiting has it too).
                 return lease.result, None
             started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)

@@ -112,7 +112,8 @@ class Lease:
     After :meth:`wait_or_take`, *found* says whether the stamp arrived while
     waiting (its result is *result*), and *waited_ns* how long this call
     waited for another holder (0 if it did not wait). :meth:`release` gives
-    the lease up, if held; call it once the stamp is published.
+    the lease up, if held: call it once the stamp is published, or the job
+    ended without one.
     """
 
     __slots__ = (
