@@ -6,10 +6,11 @@ freshness and run.
 load its stamp (:mod:`._store`), decide whether it is fresh
 (:mod:`._freshness`), and on a miss run the function and store its stamp.
 A remote store (:mod:`.remote`, through :mod:`._sharing`) is asked only when
-the local stamp misses, and its lease (:mod:`._lease`) only when both miss;
-kept output contents (:mod:`._outputs`) only for jobs that restore outputs. The decorator, the 0.0.20 ``run``/``out_of_date``
+the local stamp misses, and kept output contents (:mod:`._outputs`) only for
+jobs that restore outputs. The decorator, the 0.0.20 ``run``/``out_of_date``
 and the ``jobstamp`` command are thin layers over this; this module knows
-nothing of them.
+nothing of them. The remote's lease of a call (:mod:`._lease`) is asked for
+only when both stamps miss.
 
 Names: *store* is always the local :class:`~._store.DirectoryStore`,
 *remote* a remote store.
