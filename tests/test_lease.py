@@ -683,24 +683,27 @@ class TestProcesses:
     @pytest.mark.parametrize(
         "signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["TERM", "HUP", "INT"]
     )
-    def test_command_ended_by_a_signal_releases(self, tmp_path, redis_url, prefix, client, counter, signum):
+    def test_command_ended_by_a_signal_releases(self, tmp_path, redis_server, counter, signum):
         """jobstamp ended by a signal while its command holds the lease releases the lease, saying it has no stamp."""
-        a = Machine(tmp_path, "a", redis_url, counter)
+        a = Machine(tmp_path, "a", redis_server.url, counter)
         command = [JOBSTAMP, "--use-hashes", "--dependencies", "schema.txt", "--", "sh", "-c", f"echo a >> {counter}; exec sleep 30"]
-        client.flushdb()
+        client = redis.Redis.from_url(redis_server.url)
         holder = a.start(*command)
         eventually(lambda: lines(counter) == ["a"] and catches(holder.pid, signum))
         held = lease_keys(client, "jobstamps:")
 
         holder.send_signal(signum)
         code, _ = finish(holder)
+        leases = lease_keys(client, "jobstamps:")
+        failures = lease_keys(client, "jobstamps:", failed=True)
+        client.close()
 
         assert 1 == len(held)
         assert 128 + signum == code
-        assert {} == lease_keys(client, "jobstamps:")
-        assert 1 == len(lease_keys(client, "jobstamps:", failed=True))
+        assert {} == leases
+        assert list(held.values()) == list(failures.values())
 
-    def test_command_whose_reader_went_away_publishes_and_releases(self, tmp_path, redis_server, client, counter):
+    def test_command_whose_reader_went_away_publishes_and_releases(self, tmp_path, redis_server, counter):
         """jobstamp whose stdout reader is gone runs its command to the end, publishes and releases."""
         a = Machine(tmp_path, "a", redis_server.url, counter)
         b = Machine(tmp_path, "b", redis_server.url, counter)
