@@ -405,7 +405,8 @@ class TestOneRunAcrossMachines:
         first.outcome()
 
         assert still_holding
-        assert re.search(r"running after waiting 0\.[3-9]\d s for .*, as long as lease_wait allows", log())
+        waited = re.search(r"running after waiting (\d+\.\d\d) s for .*, as long as lease_wait allows", log())
+        assert 0.3 <= float(waited.group(1))
 
     @pytest.mark.parametrize("option", ["lease=False", "other contents"])
     def test_runs_at_once(self, fleet, client, prefix, option):
@@ -677,7 +678,7 @@ class TestProcesses:
         machines = [line.split() for line in lines(counter)]
         assert ["a", "b"] == [name for name, _ in machines]
         taken_over_after = float(machines[1][1]) - killed
-        assert taken_over_after < 1 + MAX_POLL + 1.5, taken_over_after  # TTL, a poll, slack
+        assert taken_over_after < 1 + MAX_POLL + 2.5, taken_over_after  # TTL, a poll, slack
         assert re.search(r"took the lease as .* after waiting .* let it expire", b.logged())
 
     @pytest.mark.parametrize(
