@@ -534,7 +534,7 @@ class TestRemoteFailures:
 
 
 class TestSettings:
-    @pytest.mark.parametrize("value", ["soon", "-1", "0", "nan"])
+    @pytest.mark.parametrize("value", ["soon", "-1", "0", "nan", "inf"])
     def test_bad_ttl_is_ignored(self, fleet, monkeypatch, value):
         """A JOBSTAMPS_LEASE_TTL that is not a number of seconds above 0 is ignored, with a warning."""
         monkeypatch.setenv("JOBSTAMPS_LEASE_TTL", value)

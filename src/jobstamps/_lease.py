@@ -20,6 +20,7 @@ imported only on a remote miss: threading stays off the path of a hit.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 import socket
@@ -83,7 +84,7 @@ def lease_for(
     ttl = _seconds(_config.LEASE_TTL, DEFAULT_TTL, positive=True)
     if wait is None:
         wait = _seconds(_config.LEASE_WAIT, DEFAULT_WAIT, positive=False)
-    return Lease(remote, function, call, root, wait, ttl, fetch)  # type: ignore[arg-type]
+    return Lease(remote, function, call, root, wait, ttl, fetch)
 
 
 def _seconds(name: str, default: float, positive: bool) -> float:
@@ -94,7 +95,8 @@ def _seconds(name: str, default: float, positive: bool) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if value > 0 or (value == 0 and not positive):
+    # A lease must expire; a wait may last as long as a live lease does.
+    if (value > 0 and math.isfinite(value)) if positive else value >= 0:
         return value
     _log.warn(
         f"ignoring {name}={text!r}: use a number of seconds "

@@ -138,7 +138,7 @@ class LeasingStore(RemoteStore, RemoteLeases, typing.Protocol):
 LEASE_METHODS = ("acquire_lease", "renew_lease", "release_lease", "lease_holder")
 
 
-def has_leases(store: object) -> bool:
+def has_leases(store: object) -> typing.TypeGuard[LeasingStore]:
     """
     Whether *store* offers every method of :class:`RemoteLeases`.
     """

@@ -214,4 +214,5 @@ class RedisStore:
 
 
 def _milliseconds(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
+    # Redis refuses an expiry beyond 2**63 ms from now, and 0.
+    return min(max(1, round(seconds * 1000)), 1 << 48)
