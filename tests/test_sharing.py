@@ -23,6 +23,7 @@ from jobstamps import HashMethod, MTimeMethod, jobstamped
 from jobstamps._core import Job
 from jobstamps._key import KeyBuilder
 from jobstamps._stampfile import KEY_CONTEXT
+from jobstamps._store import read_stamp
 from jobstamps.exceptions import JobstampsWarning, RemoteStoreError
 
 from .redis_server import free_port
@@ -206,6 +207,25 @@ class TestTwoMachines:
         second.generate(METHOD="mtime")
 
         assert 2 == runs(counter)
+
+    def test_mtime_stamps_of_racy_files_stay_local(self, tmp_path, monkeypatch):
+        """An MTimeMethod stamp stays local even when its racily clean files got digests."""
+        (tmp_path / ".git").mkdir()
+        store = f"file://{tmp_path / 'shared'}"
+        monkeypatch.setenv("JOBSTAMPS_SECRET", SECRET)
+        dep = tmp_path / "dep.txt"
+        dep.write_text("fresh")  # modified just now: racy, so it gets a digest
+
+        @jobstamped(dependencies=[dep], method=MTimeMethod, store=store)
+        def build():
+            return 1
+
+        assert 1 == build()
+        stamp = read_stamp(build._jobstamps_job.stamp_path((), {}))
+        [(_, fingerprint)] = stamp.dependencies
+
+        assert fingerprint is not None and fingerprint[2] is not None
+        assert [] == [p for p in (tmp_path / "shared").rglob("*") if p.is_file()]
 
     def test_files_outside_the_root_stay_local(self, tmp_path, shared_url, counter):
         """A stamp naming a file outside the project root is not shared."""

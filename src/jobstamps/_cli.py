@@ -115,6 +115,7 @@ def _command_main(args: list[str]) -> int:
         version=RESULT_VERSION,
         store=options["store"],
         restore_outputs=bool(options["restore_outputs"]),
+        lease=not options["no_lease"],
     )
     call: tuple[object, ...] = (
         (command, cwd, environment, stdin),

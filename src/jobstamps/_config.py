@@ -152,3 +152,15 @@ def project_root(explicit: str | None = None) -> str:
         folder = parent
     _last_root = (cwd, root)
     return root
+
+
+LEASE_TTL = "JOBSTAMPS_LEASE_TTL"
+LEASE_WAIT = "JOBSTAMPS_LEASE_WAIT"
+
+
+def setting(name: str) -> str | None:
+    """
+    The value of the environment variable *name*; None if unset or empty.
+    """
+    raw = _raw(name)
+    return os.fsdecode(raw) if raw else None

@@ -9,7 +9,8 @@ A remote store (:mod:`.remote`, through :mod:`._sharing`) is asked only when
 the local stamp misses, and kept output contents (:mod:`._outputs`) only for
 jobs that restore outputs. The decorator, the 0.0.20 ``run``/``out_of_date``
 and the ``jobstamp`` command are thin layers over this; this module knows
-nothing of them.
+nothing of them. The remote's lease of a call (:mod:`._lease`) is asked for
+only when both stamps miss.
 
 Names: *store* is always the local :class:`~._store.DirectoryStore`,
 *remote* a remote store.
@@ -32,6 +33,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from ._lease import Lease
     from ._paths import PathSpec
     from ._protocol import Method
     from ._stampfile import Outputs
@@ -68,6 +70,8 @@ class Job:
         "cache_dir",
         "func",
         "keys",
+        "lease",
+        "lease_wait",
         "method",
         "remote",
         "restore_outputs",
@@ -93,6 +97,8 @@ class Job:
         root: str | os.PathLike[str] | None = None,
         restore_outputs: bool = False,
         ignore: Iterable[str] = (),
+        lease: bool = True,
+        lease_wait: float | None = None,
     ) -> None:
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
@@ -122,6 +128,17 @@ class Job:
             raise TypeError(f"jobstamps: root must be a path, not {root!r}")
         self.root = None if root is None else os.fspath(root)
         self.restore_outputs = restore_outputs
+        self.lease = lease
+        if lease_wait is not None:
+            if isinstance(lease_wait, bool) or not isinstance(lease_wait, int | float):
+                raise TypeError(
+                    f"jobstamps: lease_wait must be a number of seconds, not {lease_wait!r}"
+                )
+            if not lease_wait >= 0:
+                raise ValueError(
+                    f"jobstamps: lease_wait must be >= 0, not {lease_wait!r}"
+                )
+        self.lease_wait = lease_wait
 
     def call(
         self,
@@ -160,6 +177,7 @@ class Job:
         # The remote is opened only when the local store can't answer: its
         # driver's import alone costs more than a local hit.
         remote = None
+        lease = None
         if force:
             _log.debug("%s: running, forced", self.keys.function)
         else:
@@ -172,16 +190,24 @@ class Job:
                 result, fetched = self._fetch(remote, store, call, max_age_ns)
                 if fetched is None:
                     return result
+                if self.lease and _shares(method):
+                    lease = self._lease(remote, store, call, max_age_ns)
             _log.debug(
                 "%s: running, %s: %s", self.keys.function, miss.reason, miss.path
             )
-        result, stamp = self._run(
-            store, call, args, kwargs, method, max_age_ns, force, keep
-        )
-        if stamp is not None and (remote or force):
-            remote = remote or self._remote()
-            if remote is not None:
-                self._publish(remote, store, call.path, stamp)
+        stamp = None
+        try:
+            result, stamp = self._run(
+                store, call, args, kwargs, method, max_age_ns, force, keep, lease
+            )
+            if stamp is not None and (remote or force) and _shares(method):
+                remote = remote or self._remote()
+                if remote is not None:
+                    self._publish(remote, store, call.path, stamp)
+        finally:
+            if lease is not None:
+                # Once published: waiters then find the stamp.
+                lease.release(published=stamp is not None)
         return result
 
     def out_of_date(
@@ -354,9 +380,13 @@ class Job:
         max_age_ns: int | None,
         force: bool,
         keep: Callable[[object], bool] | None,
+        lease: Lease | None = None,
     ) -> tuple[object, Stamp | None]:
         """
         Run the job and stamp its result; return it with the stamp written.
+
+        With a *lease*, another machine running the same job is waited for,
+        and its stamp's result returned (with no stamp written here).
         """
         try:
             store.prepare(call.path)
@@ -389,6 +419,10 @@ class Job:
             fingerprints = tuple(
                 (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
             )
+            if lease is not None and lease.wait_or_take(fingerprints):
+                # A remote hit, after waiting lease.waited_ns for the machine
+                # that ran the job (a call that ran after waiting has it too).
+                return lease.result, None
             started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)
             duration_ns = time.perf_counter_ns() - started
@@ -464,6 +498,24 @@ class Job:
         root = _config.project_root(self.root)
         return _sharing.fetch(remote, store, call, self.keys.function, root, decide)
 
+    def _lease(
+        self,
+        remote: RemoteStore,
+        store: DirectoryStore,
+        call: Call,
+        max_age_ns: int | None,
+    ) -> Lease | None:
+        from . import _lease
+
+        return _lease.lease_for(
+            remote,
+            self.keys.function,
+            call,
+            _config.project_root(self.root),
+            self.lease_wait,
+            lambda: self._fetch(remote, store, call, max_age_ns),
+        )
+
     def _publish(
         self, remote: RemoteStore, store: DirectoryStore, path: str, stamp: Stamp
     ) -> None:
@@ -472,3 +524,12 @@ class Job:
         root = _config.project_root(self.root)
         key = _sharing.remote_key(self.keys.function, path)
         _sharing.publish(remote, key, store.root, stamp, root)
+
+
+def _shares(method: Method) -> bool:
+    """
+    Whether stamps made with *method* are shared through a remote store:
+    only :class:`HashMethod`'s, whose every fingerprint holds a digest.
+    (:class:`MTimeMethod` keeps digests of racily clean files only.)
+    """
+    return isinstance(method, _methods.HashMethod)

@@ -123,6 +123,8 @@ def jobstamped(
     root: str | os.PathLike[str] | None = None,
     restore_outputs: bool = False,
     ignore: Iterable[str] = (),
+    lease: bool = True,
+    lease_wait: float | None = None,
 ) -> Callable[[Callable[P, R]], JobstampedFunction[P, R]]: ...
 
 
@@ -142,6 +144,8 @@ def jobstamped(
     root: str | os.PathLike[str] | None = None,
     restore_outputs: bool = False,
     ignore: Iterable[str] = (),
+    lease: bool = True,
+    lease_wait: float | None = None,
 ) -> JobstampedFunction[P, R] | Callable[[Callable[P, R]], JobstampedFunction[P, R]]:
     """
     Run the decorated function only when its arguments or files changed.
@@ -186,11 +190,18 @@ def jobstamped(
             closure variables left out of the function's identity: say
             ``ignore=("verbose", "progress")``. Calls that differ only in
             those share a stamp.
+        lease: On a local and a remote miss of a shared stamp, take its lease
+            in the remote store (Redis), so that machines missing it at the
+            same time wait for the one that runs it; False runs at once.
+        lease_wait: Most seconds to wait for the machine holding the lease
+            before running anyway; default ``$JOBSTAMPS_LEASE_WAIT``, else
+            300. 0 never waits, but still takes a free lease.
 
     Raises:
         TypeError: An argument above is of the wrong kind; *ignore* names
             something that is neither a parameter nor a closure variable; a
             value the function closes over can't be keyed.
+        ValueError: *lease_wait* is negative.
     """
 
     def decorate(f: Callable[P, R]) -> JobstampedFunction[P, R]:
@@ -208,6 +219,8 @@ def jobstamped(
             root=root,
             restore_outputs=restore_outputs,
             ignore=ignore,
+            lease=lease,
+            lease_wait=lease_wait,
         )
         return JobstampedFunction(f, job)
 

@@ -127,6 +127,14 @@ COMMAND_OPTIONS = (
         "URL",
     ),
     Option(
+        ("--no-lease",),
+        FLAG,
+        "With --store, run at once on a miss, neither waiting for other "
+        "machines nor holding them up. By default, machines that miss the "
+        "same result at the same time wait for the one running it (a Redis "
+        "store, --use-hashes results; at most $JOBSTAMPS_LEASE_WAIT seconds).",
+    ),
+    Option(
         ("--restore-outputs",),
         FLAG,
         "Keep the contents of the --output-files with the stamp, so that a "
@@ -356,6 +364,8 @@ environment:
   JOBSTAMPS_STORE              a remote store shared between machines, as --store
   JOBSTAMPS_SECRET             the key that signs the remote store's entries
   JOBSTAMPS_ROOT               the project root shared stamps name files from
+  JOBSTAMPS_LEASE_WAIT         most seconds to wait for another machine (300)
+  JOBSTAMPS_LEASE_TTL          seconds a lease outlives a machine that died (30)
 
 examples:
   {PROG} --dependencies src/*.c -- make -j8

@@ -231,6 +231,21 @@ def _is_portable_name(name: object) -> bool:
     )
 
 
+def local_only(
+    dependencies: Dependencies, outputs: tuple[str, ...], root: str
+) -> str | None:
+    """
+    Why a stamp of these *dependencies* (paths and fingerprints) and
+    *outputs* stays on this machine, or None if it is shared.
+    """
+    deps = tuple(path for path, _ in dependencies)
+    if portable(deps, root) is None or portable(outputs, root) is None:
+        return f"a file is outside the project root {root}"
+    if any(fp is None or fp[2] is None for _, fp in dependencies):
+        return "dependencies compared by mtime are local"
+    return None
+
+
 def publish(
     remote: RemoteStore,
     key: str,
@@ -241,15 +256,14 @@ def publish(
     """
     Upload *stamp* (and the outputs it keeps) under *key*, if it is portable.
     """
-    deps = tuple(path for path, _ in stamp.dependencies)
     outs = tuple(r[0] for r in stamp.outputs)
-    names, out_names = portable(deps, root), portable(outs, root)
-    if names is None or out_names is None:
-        _log.debug("not sharing %s: a file is outside the project root %s", key, root)
+    reason = local_only(stamp.dependencies, outs, root)
+    if reason is not None:
+        _log.debug("not sharing %s: %s", key, reason)
         return
-    if any(fp is None or fp[2] is None for _, fp in stamp.dependencies):
-        _log.debug("not sharing %s: dependencies compared by mtime are local", key)
-        return
+    names = portable(tuple(path for path, _ in stamp.dependencies), root)
+    out_names = portable(outs, root)
+    assert names is not None and out_names is not None
     for _, digest, _ in stamp.outputs:
         if digest:
             _outputs.upload(remote, cache_root, digest)

@@ -40,6 +40,8 @@ def lint(path: str) -> list[str]:
     secret=b"0123456789abcdef",
     root=Path("."),
     restore_outputs=True,
+    lease=True,
+    lease_wait=120.0,
 )
 def convert(src: os.PathLike[str], *, quality: int = 3) -> bytes:
     return b""

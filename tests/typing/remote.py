@@ -4,7 +4,7 @@ The remote store API as the core will use it: type-checked, never run.
 
 from __future__ import annotations
 
-from jobstamps.remote import RemoteStore, open_remote
+from jobstamps.remote import RemoteLeases, RemoteStore, open_remote
 from jobstamps.remote._fsspec import FsspecStore
 from jobstamps.remote._guard import GuardedStore
 from jobstamps.remote._redis import RedisStore
@@ -32,3 +32,9 @@ opened: bytes | None = unseal(b"0123456789abcdef", "k", blob)
 if not remote.exists("blobs/0123abcd"):
     remote.put_file("blobs/0123abcd", "build/out.bin")
 restored: bool = remote.get_file("blobs/0123abcd", "build/out.bin")
+
+leasing: RemoteLeases = RedisStore("redis://localhost:6379/0")
+if leasing.acquire_lease("module.f-0123/abcd", "host:123:ab", 30.0):
+    still_held: bool = leasing.renew_lease("module.f-0123/abcd", "host:123:ab", 30.0)
+    leasing.release_lease("module.f-0123/abcd", "host:123:ab")
+holder: str | None = leasing.lease_holder("module.f-0123/abcd")

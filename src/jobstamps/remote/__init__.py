@@ -9,14 +9,20 @@ to ``@jobstamped(store=...)`` as a URL, or as any object with the methods of
 
 A remote store only moves opaque bytes under string keys (``"<function
 folder>/<hex digest>"``): small entries in memory (``get``, ``put``), large
-files streamed in chunks (``get_file``, ``put_file``). :func:`open_remote`
-wraps a backend in two layers, outermost first::
+files streamed in chunks (``get_file``, ``put_file``). A store that can also
+hold leases (:class:`RemoteLeases`: Redis can, fsspec stores can't) lets
+machines that miss the same stamp wait for the one that runs it.
+:func:`open_remote` wraps a backend in two layers, outermost first::
 
     SealedStore     signs every entry with HMAC-SHA256 and checks it on read;
-                    files pass through (their keys are their content's hash)
+                    files and leases pass through (a file's key is its
+                    content's hash; a lease decides nothing)
     GuardedStore    turns failures and timeouts into misses, warns once, and
                     stops calling a remote that failed
     RedisStore | FsspecStore
+
+(``SealedLeasingStore`` and ``GuardedLeasingStore`` around a store that holds
+leases.)
 
 This package is imported only when a remote is configured: it keeps redis,
 fsspec and threading off the path of a local hit. It knows nothing of stamps:
@@ -35,19 +41,20 @@ from ._common import (
     DEFAULT_TIMEOUT,
     EXTRAS,
     SECRET_ENV,
+    RemoteLeases,
     RemoteStore,
     missing_driver,
     redact,
 )
 from ._fsspec import FsspecStore
-from ._guard import GuardedStore
+from ._guard import guarded
 from ._redis import REDIS_SCHEMES, RedisStore
-from ._sealed import SealedStore
+from ._sealed import SealedStore, sealed
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["RemoteStore", "open_remote"]
+__all__ = ["RemoteLeases", "RemoteStore", "open_remote"]
 
 MIN_SECRET_BYTES = 16
 _S3_ATTEMPTS = 2
@@ -109,7 +116,7 @@ def open_remote(
         backend.filesystem.retries = options.get("retries", _S3_ATTEMPTS)
     else:
         backend = FsspecStore(url, **options)
-    return SealedStore(GuardedStore(backend, deadline=deadline, cooldown=cooldown), key)
+    return sealed(guarded(backend, deadline=deadline, cooldown=cooldown), key)
 
 
 def _secret(secret: bytes | str | None, trust_store: bool) -> bytes | None:

@@ -1,8 +1,9 @@
 """
 What the remote stores share: the :class:`RemoteStore` protocol they follow
-(public as ``jobstamps.remote.RemoteStore``), their defaults, URL redaction,
-one warning per store and kind, chunked reading, and the error of a transfer
-gone wrong.
+(public as ``jobstamps.remote.RemoteStore``) and the :class:`RemoteLeases`
+protocol of those that can hold leases, their defaults, URL redaction, one
+warning per store and kind, chunked reading, and the error of a transfer gone
+wrong.
 
 Private to :mod:`jobstamps.remote`; knows nothing of stamps.
 """
@@ -88,6 +89,56 @@ class RemoteStore(typing.Protocol):
         """
         Release connections; the store is not used afterwards.
         """
+
+
+class RemoteLeases(typing.Protocol):
+    """
+    What a remote store offers, beside :class:`RemoteStore`, to hold leases:
+    one holder at a time per key, for a time-to-live the holder renews.
+
+    Optional: jobstamps uses leases only when a store has all four methods.
+    Every change is atomic on the server. *owner* is a caller's own string,
+    unique to one acquisition; *ttl* is in seconds. Lease keys live apart
+    from entries: a lease on *key* never reads or replaces the entry *key*.
+    """
+
+    def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """
+        Take the lease on *key* for *owner*, expiring after *ttl* seconds,
+        if nobody holds it; whether it was taken.
+        """
+
+    def renew_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """
+        Make the lease on *key* expire *ttl* seconds from now, if *owner*
+        still holds it; whether it does.
+        """
+
+    def release_lease(self, key: str, owner: str) -> None:
+        """
+        Give the lease on *key* up, if *owner* still holds it.
+        """
+
+    def lease_holder(self, key: str) -> str | None:
+        """
+        The owner holding the lease on *key*, or None.
+        """
+
+
+class LeasingStore(RemoteStore, RemoteLeases, typing.Protocol):
+    """
+    A remote store that holds leases.
+    """
+
+
+LEASE_METHODS = ("acquire_lease", "renew_lease", "release_lease", "lease_holder")
+
+
+def has_leases(store: object) -> typing.TypeGuard[LeasingStore]:
+    """
+    Whether *store* offers every method of :class:`RemoteLeases`.
+    """
+    return all(callable(getattr(store, name, None)) for name in LEASE_METHODS)
 
 
 class RemoteStoreIOError(OSError):

@@ -1,6 +1,7 @@
 """
 :class:`GuardedStore`: a circuit breaker that turns a remote store's failures
-and timeouts into misses, so a remote that is down never fails a job.
+and timeouts into misses, so a remote that is down never fails a job; and
+:class:`GuardedLeasingStore`, the same around a store that holds leases.
 
 Private to :mod:`jobstamps.remote`; knows nothing of stamps or backends.
 """
@@ -14,12 +15,12 @@ import time
 import typing
 
 from .. import _fs, _log
-from ._common import DEFAULT_DEADLINE, warn_once
+from ._common import DEFAULT_DEADLINE, has_leases, warn_once
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._common import RemoteStore
+    from ._common import LeasingStore, RemoteStore
 
 
 class RemoteTimeoutError(TimeoutError):
@@ -217,4 +218,46 @@ class GuardedStore:
         return typing.cast("_T", value)
 
     def __repr__(self) -> str:
-        return f"GuardedStore({self.inner!r})"
+        return f"{type(self).__name__}({self.inner!r})"
+
+
+class GuardedLeasingStore(GuardedStore):
+    """
+    A :class:`GuardedStore` around a store that holds leases: lease calls go
+    through the same deadline and breaker.
+
+    A lease the remote can't be asked about is granted: a failed
+    ``acquire_lease`` answers True and a failed ``renew_lease`` True, so the
+    caller runs the job itself, as it would without a remote; a failed
+    ``lease_holder`` answers None, and a failed ``release_lease`` does
+    nothing (the lease expires on its own).
+    """
+
+    inner: LeasingStore
+
+    def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        return self._guard(
+            "acquire_lease", self.inner.acquire_lease, key, True, owner, ttl
+        )
+
+    def renew_lease(self, key: str, owner: str, ttl: float) -> bool:
+        return self._guard("renew_lease", self.inner.renew_lease, key, True, owner, ttl)
+
+    def release_lease(self, key: str, owner: str) -> None:
+        self._guard("release_lease", self.inner.release_lease, key, None, owner)
+
+    def lease_holder(self, key: str) -> str | None:
+        return self._guard("lease_holder", self.inner.lease_holder, key, None)
+
+
+def guarded(
+    inner: RemoteStore,
+    *,
+    deadline: float | None = DEFAULT_DEADLINE,
+    cooldown: float | None = None,
+) -> GuardedStore:
+    """
+    *inner* guarded: a :class:`GuardedLeasingStore` if it holds leases.
+    """
+    kind = GuardedLeasingStore if has_leases(inner) else GuardedStore
+    return kind(inner, deadline=deadline, cooldown=cooldown)

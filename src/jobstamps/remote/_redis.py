@@ -1,6 +1,7 @@
 """
 :class:`RedisStore`: remote entries as Redis strings, files appended in
-chunks and renamed into place.
+chunks and renamed into place, and leases (``SET NX PX``, renewed and
+released by compare-and-set in Lua scripts).
 
 Private to :mod:`jobstamps.remote`; knows nothing of stamps. redis-py is
 imported when a store is made.
@@ -31,6 +32,23 @@ DEFAULT_PREFIX = "jobstamps:"
 REDIS_SCHEMES = frozenset({"redis", "rediss"})
 # Seconds a Redis upload in progress may last before its temporary key expires.
 _UPLOAD_EXPIRE = 3600
+# Leases live under <prefix>lease:<key>. Entry keys never hold a ":" (function
+# folders are made of letters, digits and "._-"), so neither they nor the
+# temporary keys of uploads (<prefix>tmp:...) can be a lease's.
+LEASE_PREFIX = "lease:"
+# Compare-and-set, atomic on the server: only the owner renews or releases.
+_RENEW = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
 
 
 class RedisStore:
@@ -91,6 +109,9 @@ class RedisStore:
             raise RemoteStoreError(
                 f"jobstamps: invalid Redis URL {self.url!r}: {e}"
             ) from None
+        # EVALSHA, falling back to EVAL once per connection the first time.
+        self._renew = self._client.register_script(_RENEW)
+        self._release = self._client.register_script(_RELEASE)
 
     def get(self, key: str) -> bytes | None:
         # Without decode_responses, redis-py answers bytes.
@@ -168,8 +189,30 @@ class RedisStore:
             if last:
                 return
 
+    def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        name = self.prefix + LEASE_PREFIX + key
+        return bool(self._client.set(name, owner, nx=True, px=_milliseconds(ttl)))
+
+    def renew_lease(self, key: str, owner: str, ttl: float) -> bool:
+        name = self.prefix + LEASE_PREFIX + key
+        return bool(self._renew(keys=[name], args=[owner, _milliseconds(ttl)]))
+
+    def release_lease(self, key: str, owner: str) -> None:
+        self._release(keys=[self.prefix + LEASE_PREFIX + key], args=[owner])
+
+    def lease_holder(self, key: str) -> str | None:
+        holder = typing.cast(
+            "bytes | None", self._client.get(self.prefix + LEASE_PREFIX + key)
+        )
+        return None if holder is None else holder.decode("utf-8", "replace")
+
     def close(self) -> None:
         self._client.close()
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, prefix={self.prefix!r})"
+
+
+def _milliseconds(seconds: float) -> int:
+    # Redis refuses an expiry beyond 2**63 ms from now, and 0.
+    return min(max(1, round(seconds * 1000)), 1 << 48)

@@ -1,6 +1,7 @@
 """
 Signed remote entries: the envelope (HMAC-SHA256 under a secret) and
-:class:`SealedStore`, which seals what it puts and checks what it gets.
+:class:`SealedStore`, which seals what it puts and checks what it gets;
+:class:`SealedLeasingStore` passes leases through, unsigned.
 
 Private to :mod:`jobstamps.remote`; knows nothing of stamps or backends.
 """
@@ -11,10 +12,10 @@ import hashlib
 import hmac
 import typing
 
-from ._common import SECRET_ENV, warn_once
+from ._common import SECRET_ENV, has_leases, warn_once
 
 if typing.TYPE_CHECKING:
-    from ._common import RemoteStore
+    from ._common import LeasingStore, RemoteStore
 
 # Envelope of a remote entry:
 #   MAGIC (4) | version (1) | kind (1) | HMAC-SHA256 tag (32, signed only) | data
@@ -132,4 +133,38 @@ class SealedStore:
         self.inner.close()
 
     def __repr__(self) -> str:
-        return f"SealedStore({self.inner!r}, signed={self.signed})"
+        return f"{type(self).__name__}({self.inner!r}, signed={self.signed})"
+
+
+class SealedLeasingStore(SealedStore):
+    """
+    A :class:`SealedStore` around a store that holds leases.
+
+    Leases pass through unsigned. A lease decides nothing about results: it
+    only tells others to wait a while for a stamp, and what they get is a
+    signed stamp or nothing. So whoever can write to the store without the
+    secret can at worst hold a lease and make others wait for it, up to
+    their wait bound, before they run the job themselves.
+    """
+
+    inner: LeasingStore
+
+    def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        return self.inner.acquire_lease(key, owner, ttl)
+
+    def renew_lease(self, key: str, owner: str, ttl: float) -> bool:
+        return self.inner.renew_lease(key, owner, ttl)
+
+    def release_lease(self, key: str, owner: str) -> None:
+        self.inner.release_lease(key, owner)
+
+    def lease_holder(self, key: str) -> str | None:
+        return self.inner.lease_holder(key)
+
+
+def sealed(inner: RemoteStore, secret: bytes | None) -> SealedStore:
+    """
+    *inner* sealed: a :class:`SealedLeasingStore` if it holds leases.
+    """
+    kind = SealedLeasingStore if has_leases(inner) else SealedStore
+    return kind(inner, secret)
