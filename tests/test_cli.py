@@ -643,7 +643,7 @@ def test_sizes(text, size):
     assert size == _options.parse_size(text)
 
 
-@pytest.mark.parametrize("text", ["", "m", "5x", "1..5h", "-3s", "h1"])
+@pytest.mark.parametrize("text", ["", " ", "-", "m", "5x", "1..5h", "--3s", "h1"])
 def test_bad_durations(text):
     """Anything else is a usage error."""
     with pytest.raises(_options.UsageError):

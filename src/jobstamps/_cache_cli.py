@@ -111,6 +111,10 @@ def cache_main(args: list[str]) -> int:
                 "cache prune needs --older-than DURATION and/or --max-size SIZE"
             )
         max_age = None if older_than is None else parse_duration(older_than)  # type: ignore[arg-type]
+        if max_age is not None and max_age < 0:
+            raise UsageError(
+                f"invalid duration {older_than!r} for --older-than: it can't be negative"
+            )
         limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
     entries = _entries(root, scope, read=action != "clear", describe=action == "ls")
     if action == "ls":

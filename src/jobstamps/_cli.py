@@ -27,6 +27,7 @@ from ._command import (
     run_command,
     shown_live,
 )
+from ._controls import env_names, environment, ttl_problem
 from ._core import Job
 from ._options import (
     COMMAND_OPTIONS,
@@ -89,17 +90,13 @@ def _command_main(args: list[str]) -> int:
         return _version()
     if not command:
         raise UsageError("no command after '--'")
-    ttl = options["ttl"]
-    max_age_ns = None if ttl is None else parse_duration(ttl)  # type: ignore[arg-type]
-    names: list[str] = options["env"]  # type: ignore[assignment]
-    for name in names:
-        if not name or "=" in name:
-            raise UsageError(f"--env takes the name of a variable, not {name!r}")
-    environment = tuple(
-        sorted(
-            {(name, os.environ.get(name)) for name in names}, key=lambda item: item[0]
-        )
-    )
+    ttl: str | None = options["ttl"]  # type: ignore[assignment]
+    max_age_ns = None if ttl is None else _ttl(ttl)
+    try:
+        names = env_names(options["env"], "--env")  # type: ignore[arg-type]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    env = environment(names)
     cwd = os.getcwd() if options["cwd"] else None
     stdin = read_stdin() if options["stdin"] else None
     method = None
@@ -117,7 +114,7 @@ def _command_main(args: list[str]) -> int:
         restore_outputs=bool(options["restore_outputs"]),
     )
     call: tuple[object, ...] = (
-        (command, cwd, environment, stdin),
+        (command, cwd, env, stdin),
         {},
         options["dependencies"],
         options["output_files"],
@@ -189,6 +186,14 @@ def _dry_run(
         path, why = reason
         say(f"would run: {why}: {path}\n")
     return 0
+
+
+def _ttl(text: str) -> int:
+    ns = parse_duration(text)
+    problem = ttl_problem(ns)
+    if problem is not None:
+        raise UsageError(f"invalid duration {text!r} for --ttl: {problem}")
+    return ns
 
 
 def _succeeded(result: object) -> bool:
