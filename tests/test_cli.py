@@ -73,10 +73,14 @@ class Env:
             return 0
 
     def stamp_files(self):
+        """
+        Every file in the stamp directory but the statistics.
+        """
         return [
             os.path.join(folder, name)
             for folder, _, names in os.walk(self.stamps)
             for name in names
+            if not (folder == str(self.stamps) and name.startswith("stats"))
         ]
 
     def age_stamps(self, seconds):

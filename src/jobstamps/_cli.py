@@ -112,6 +112,7 @@ def _command_main(args: list[str]) -> int:
         version=RESULT_VERSION,
         store=options["store"],
         restore_outputs=bool(options["restore_outputs"]),
+        counted_as=("command", command[0]),
     )
     call: tuple[object, ...] = (
         (command, cwd, env, stdin),

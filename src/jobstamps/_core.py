@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import time
 
-from . import _config, _log, _methods, _paths
+from . import _config, _counters, _log, _methods, _paths
+from ._counters import HITS, MISSES, RUNS, SAVED_NS
 from ._freshness import Call, Miss, stale
 from ._key import KeyBuilder
 from ._lock import StampLock
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from ._protocol import Method
     from ._stampfile import Dependencies, Outputs
     from ._stampkey import StampKey
+    from ._stats import Stats
     from .remote import RemoteStore
 
     RemoteOpener = Callable[[], RemoteStore | None]
@@ -65,9 +67,13 @@ class Job:
     __slots__ = (
         "_dependencies",
         "_outputs",
+        "_tally",
         "cache_dir",
+        "counted_as",
         "func",
+        "keep",
         "keys",
+        "max_age_ns",
         "method",
         "remote",
         "restore_outputs",
@@ -93,11 +99,30 @@ class Job:
         root: str | os.PathLike[str] | None = None,
         restore_outputs: bool = False,
         ignore: Iterable[str] = (),
+        env: tuple[str, ...] = (),
+        max_age_ns: int | None = None,
+        keep: Callable[[object], object] | None = None,
+        counted_as: tuple[str, str] | None = None,
     ) -> None:
+        """
+        Args:
+            env: Names of environment variables whose values are part of
+                every key (:func:`._controls.env_names`).
+            max_age_ns: A stamp older than this is stale, unless a call
+                says otherwise.
+            keep: Given each result a run returns; unless it returns true,
+                the result is not stamped (unless a call says otherwise).
+            counted_as: ``(kind, name)`` the calls are counted under in the
+                cache directory's statistics; by default the function's.
+        """
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
         self.func = func
-        self.keys = KeyBuilder(func, version, KEY_CONTEXT, ignore)
+        self.keys = KeyBuilder(func, version, KEY_CONTEXT, ignore, env)
+        self.max_age_ns = max_age_ns
+        self.keep = keep
+        self.counted_as = counted_as or ("function", self.keys.function)
+        self._tally: tuple[DirectoryStore, list[int]] | None = None
         self._dependencies = _paths.spec(dependencies, "dependencies")
         self._outputs = _paths.spec(outputs, "outputs")
         self.method: Method = _methods.resolve(
@@ -132,7 +157,7 @@ class Job:
         *,
         max_age_ns: int | None = None,
         force: bool = False,
-        keep: Callable[[object], bool] | None = None,
+        keep: Callable[[object], object] | None = None,
     ) -> object:
         """
         The result of ``func(*args, **kwargs)``, from its stamp if fresh.
@@ -147,6 +172,8 @@ class Job:
             force: Run and stamp the result even if the stamp is fresh.
             keep: Called with a fresh result; unless it returns true, the
                 result is returned but not stamped.
+
+        *max_age_ns* and *keep* default to the job's own.
         """
         if _config.disabled():
             _log.debug(
@@ -155,6 +182,10 @@ class Job:
                 DISABLED_REASON,
             )
             return self.func(*args, **kwargs)
+        if max_age_ns is None:
+            max_age_ns = self.max_age_ns
+        if keep is None:
+            keep = self.keep
         store, call = self._locate(args, kwargs, dependencies, outputs)
         method = self._method()
         # The remote is opened only when the local store can't answer: its
@@ -219,6 +250,8 @@ class Job:
         """
         if _config.disabled():
             return DISABLED_REASON, "caching is disabled"
+        if max_age_ns is None:
+            max_age_ns = self.max_age_ns
         store, call = self._locate(args, kwargs, dependencies, outputs)
         stamp = store.lookup(call.path)
         _, miss = self._decide(
@@ -229,11 +262,37 @@ class Job:
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
         return self.keys.key(args, kwargs)
 
-    def clear(self) -> None:
+    def clear(self) -> int:
         """
-        Forget every stamp of this function (under its cache directory).
+        Forget every stamp of this function (under its cache directory);
+        how many there were.
         """
-        self._store().clear(self.keys.function)
+        from ._store import is_stamp_file, stamp_files
+
+        store = self._store()
+        found = stamp_files(store.root, self.keys.function)
+        count = sum(1 for path, _ in found if is_stamp_file(path))
+        store.clear(self.keys.function)
+        return count
+
+    def stats(self) -> Stats:
+        """
+        The statistics of this job in its cache directory.
+        """
+        from ._stats import stats_of
+
+        return stats_of(self._store().root, *self.counted_as)
+
+    def tally(self, store: DirectoryStore) -> list[int]:
+        """
+        This process's counts of the calls in *store*
+        (:data:`._counters.COUNTERS`).
+        """
+        cached = self._tally
+        if cached is None or cached[0] is not store:
+            kind, name = self.counted_as
+            cached = self._tally = (store, _counters.tally(store.root, kind, name))
+        return cached[1]
 
     def stamp_path(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
         return self._store().path(self.keys.function, self.keys.digest(args, kwargs))
@@ -279,10 +338,20 @@ class Job:
         result, miss = self._decide(
             store, call, stamp, method, max_age_ns, self._remote
         )
-        if miss is None and call.refreshed is not None:
+        if miss is None:
             assert stamp is not None
-            _refresh(store, call.path, stamp, call.refreshed)
+            if call.refreshed is not None:
+                _refresh(store, call.path, stamp, call.refreshed)
+            self._hit(store, stamp)
         return result, miss
+
+    def _hit(self, store: DirectoryStore, stamp: Stamp) -> None:
+        # Counted in the process: a hit writes nothing and locks nothing.
+        counts = self.tally(store)
+        counts[HITS] += 1
+        counts[SAVED_NS] += stamp.duration_ns
+        if not counts[HITS] & 1023:  # now and then, see if it's time to write
+            _counters.tick()
 
     def _decide(
         self,
@@ -341,20 +410,12 @@ class Job:
         method: Method,
         max_age_ns: int | None,
         force: bool,
-        keep: Callable[[object], bool] | None,
+        keep: Callable[[object], object] | None,
     ) -> tuple[object, Stamp | None]:
         """
         Run the job and stamp its result; return it with the stamp written.
         """
-        try:
-            store.prepare(call.path)
-            writable: OSError | None = None
-        except CacheDirError:
-            raise
-        except (FileExistsError, NotADirectoryError) as e:
-            raise cache_dir_error(store.root, e) from e
-        except OSError as e:
-            writable = e  # read-only or full: still run, warn once after
+        writable = self._writable(store, call)
         # One caller per stamp runs the job (the lock is per stamp, so other
         # arguments never wait); the others wait, then find its stamp.
         with StampLock(call.path):
@@ -367,56 +428,114 @@ class Job:
                         call.path,
                     )
                     return result, None
-            # Fingerprints come first, so an edit made while the job runs shows
-            # up as a change next time.
-            created_ns = time.time_ns()
-            fingerprints = tuple(
-                (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
-            )
+            created_ns, fingerprints = self._begin(store, call, method, force)
             started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)
             duration_ns = time.perf_counter_ns() - started
-            if keep is not None and not keep(result):
-                _log.debug("%s: result not kept, so not stamped", self.keys.function)
-                return result, None
-            if writable is not None:
-                _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {writable}",
-                    stacklevel=4,
-                )
-                return result, None
-            try:
-                pickled_result = pickled(result)
-            except Exception as e:
-                cause = f"{type(e).__name__}: {e}"
-                if self.strict:
-                    raise UnpicklableResultError(
-                        f"jobstamps: the result of {self.keys.function} can't be "
-                        f"pickled, so it can't be stamped ({cause}); return a "
-                        "picklable value, or pass strict=False to return it unstamped"
-                    ) from None
-                _log.warn(
-                    f"the result of {self.keys.function} can't be pickled, so it "
-                    f"was not stamped ({cause})",
-                    stacklevel=4,
-                )
-                return result, None
-            try:
-                stamp = Stamp(
-                    created_ns,
-                    duration_ns,
-                    fingerprints,
-                    self._record_outputs(store, call.outputs),
-                    pickled_result,
-                )
-                store.save(call.path, stamp)
-            except OSError as e:
-                _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {e}",
-                    stacklevel=4,
-                )
-                return result, None
+            stamp = self._stamp(
+                store,
+                call,
+                result,
+                created_ns,
+                duration_ns,
+                fingerprints,
+                keep,
+                writable,
+                stacklevel=5,
+            )
+            _counters.tick()
             return result, stamp
+
+    def _writable(self, store: DirectoryStore, call: Call) -> OSError | None:
+        """
+        Make the folders of *call*'s stamp; None, or why its stamp won't be
+        written (read-only or full: the job still runs, with a warning).
+        """
+        try:
+            store.prepare(call.path)
+        except CacheDirError:
+            raise
+        except (FileExistsError, NotADirectoryError) as e:
+            raise cache_dir_error(store.root, e) from e
+        except OSError as e:
+            return e
+        return None
+
+    def _begin(
+        self, store: DirectoryStore, call: Call, method: Method, force: bool
+    ) -> tuple[int, Dependencies]:
+        """
+        Count a run about to start, and take its time and the fingerprints
+        of its dependencies: first, so that an edit made while the job runs
+        shows up as a change next time.
+        """
+        counts = self.tally(store)
+        counts[RUNS] += 1
+        if not force:
+            counts[MISSES] += 1
+        created_ns = time.time_ns()
+        fingerprints = tuple(
+            (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
+        )
+        return created_ns, fingerprints
+
+    def _stamp(
+        self,
+        store: DirectoryStore,
+        call: Call,
+        result: object,
+        created_ns: int,
+        duration_ns: int,
+        fingerprints: Dependencies,
+        keep: Callable[[object], object] | None,
+        writable: OSError | None,
+        stacklevel: int,
+    ) -> Stamp | None:
+        """
+        Stamp the *result* of a run, unless *keep* refuses it; the stamp
+        written, or None (warned about when it can't be written).
+        """
+        if keep is not None and not keep(result):
+            _log.debug("%s: result not kept, so not stamped", self.keys.function)
+            return None
+        if writable is not None:
+            _log.warn(
+                f"could not write the stamp of {self.keys.function}: {writable}",
+                stacklevel=stacklevel,
+            )
+            return None
+        try:
+            pickled_result = pickled(result)
+        except Exception as e:
+            cause = f"{type(e).__name__}: {e}"
+            if self.strict:
+                raise UnpicklableResultError(
+                    f"jobstamps: the result of {self.keys.function} can't be "
+                    f"pickled, so it can't be stamped ({cause}); return a "
+                    "picklable value, or pass strict=False to return it unstamped"
+                ) from None
+            _log.warn(
+                f"the result of {self.keys.function} can't be pickled, so it "
+                f"was not stamped ({cause})",
+                stacklevel=stacklevel,
+            )
+            return None
+        try:
+            stamp = Stamp(
+                created_ns,
+                duration_ns,
+                fingerprints,
+                self._record_outputs(store, call.outputs),
+                pickled_result,
+            )
+            store.save(call.path, stamp)
+        except OSError as e:
+            _log.warn(
+                f"could not write the stamp of {self.keys.function}: {e}",
+                stacklevel=stacklevel,
+            )
+            return None
+        return stamp
 
     def _record_outputs(self, store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
         if not self.restore_outputs:
@@ -444,7 +563,12 @@ class Job:
         from . import _sharing
 
         def decide(stamp: Stamp) -> tuple[object, Miss | None]:
-            return self._decide(store, call, stamp, _HASHES, max_age_ns, lambda: remote)
+            result, miss = self._decide(
+                store, call, stamp, _HASHES, max_age_ns, lambda: remote
+            )
+            if miss is None:
+                self._hit(store, stamp)
+            return result, miss
 
         root = _config.project_root(self.root)
         return _sharing.fetch(remote, store, call, self.keys.function, root, decide)

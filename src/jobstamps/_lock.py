@@ -27,7 +27,7 @@ class _KeyLock:
     def __init__(self) -> None:
         self.lock = _thread.allocate_lock()
         self.users = 0
-        self.owner: int | None = None  # the thread holding the lock
+        self.owner: object = None  # the thread (or task) holding the lock
 
 
 # Per-stamp locks of this process, dropped when no thread uses them.
@@ -67,11 +67,17 @@ class StampLock:
     The holder removes the lock file before releasing it; a waiter that then
     gets the lock of a removed file notices and locks the new one. A thread
     that holds a stamp's lock and asks for it again gets it at once.
+
+    *owner*, when given, holds the lock instead of the current thread: an
+    asyncio task, whose lock is taken in another thread and released in its
+    own, and which may ask for it again while another task of the same
+    thread waits.
     """
 
-    __slots__ = ("_entry", "_fd", "_lock_path", "_nested", "_path", "_pid")
+    __slots__ = ("_entry", "_fd", "_lock_path", "_nested", "_owner", "_path", "_pid")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, owner: object = None) -> None:
+        self._owner = owner
         self._path = path
         self._lock_path = path + LOCK_SUFFIX
         self._fd: int | None = None
@@ -80,7 +86,7 @@ class StampLock:
         self._nested = False
 
     def __enter__(self) -> StampLock:
-        me = _thread.get_ident()
+        me = _thread.get_ident() if self._owner is None else self._owner
         with _thread_locks_guard:
             entry = _thread_locks.get(self._path)
             if entry is None:
