@@ -14,6 +14,7 @@ __all__ = [
     "MTimeMethod",
     "Method",
     "StampKey",
+    "Stats",
     "jobstamped",
     "out_of_date",
     "register_key",
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ._methods import HashMethod, MTimeMethod
     from ._protocol import Method
     from ._stampkey import StampKey
+    from ._stats import Stats
     from .jobstamp import out_of_date, run
 
 # Names are imported on first use: a cached `jobstamp` run imports only the
@@ -38,6 +40,7 @@ _SOURCES = {
     "MTimeMethod": "._methods",
     "Method": "._protocol",
     "StampKey": "._stampkey",
+    "Stats": "._stats",
     "jobstamped": "._decorator",
     "out_of_date": ".jobstamp",
     "register_key": "._encode",
