@@ -2,12 +2,11 @@
 ``jobstamp cache ls|prune|clear``: list, prune and clear stored results,
 with the options of those subcommands.
 
-Stamp files are found, read and removed through :mod:`._store` (a stamp is
-removed under its lock, so a job running for it finishes first), ages are
-counted as :mod:`._freshness` counts them for ``--ttl``, and kept outputs no
-stamp names are collected by :mod:`._outputs`. Imported only for these
-commands, so it may use attrs; a cached run of a command never loads it, and
-it never imports :mod:`._cli`.
+Stamp files are found and read through :mod:`._store`, ages are counted as
+:mod:`._freshness` counts them for ``--ttl``; pruning and clearing are
+:mod:`._maintenance`'s (shared with ``jobstamps.prune()``). Imported only
+for these commands, so it may use attrs; a cached run of a command never
+loads it, and it never imports :mod:`._cli`.
 """
 
 from __future__ import annotations
@@ -33,6 +32,11 @@ from ._options import (
     parse_size,
     say,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._maintenance import Pruned
+
 
 _ALL = Option(
     ("--all",),
@@ -116,24 +120,13 @@ def cache_main(args: list[str]) -> int:
                 f"invalid duration {older_than!r} for --older-than: it can't be negative"
             )
         limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
-    entries = _entries(root, scope, read=action != "clear", describe=action == "ls")
     if action == "ls":
-        return _ls(root, entries)
+        return _ls(root, _entries(root, scope, read=True, describe=True))
+    from . import _maintenance
+
     if action == "clear":
-        doomed = entries
-    else:
-        doomed = [e for e in entries if max_age is not None and e.age_ns > max_age]
-        if limit is not None:
-            kept = sorted(
-                (e for e in entries if e not in doomed), key=lambda e: e.mtime_ns
-            )
-            total = sum(e.size for e in kept)
-            for entry in kept:
-                if total <= limit:
-                    break
-                doomed.append(entry)
-                total -= entry.size
-    return _remove(root, entries, doomed)
+        return _report(root, _maintenance.clear_stamps(root, scope))
+    return _report(root, _maintenance.prune_stamps(root, scope, max_age, limit))
 
 
 def _help() -> str:
@@ -225,28 +218,20 @@ def _ls(root: str, entries: list[_Entry]) -> int:
     return 0
 
 
-def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
-    from ._outputs import collect
-    from ._store import remove_stamp
-
-    removed = 0
-    failed = 0
-    for entry in doomed:
-        try:
-            remove_stamp(entry.path, root)
-            removed += entry.size
-        except OSError as e:
-            error(f"could not remove {entry.path}: {e.strerror or e}")
-            failed += 1
-    left = [e for e in entries if e not in doomed]
+def _report(root: str, pruned: Pruned) -> int:
+    for path, reason in pruned.failed:
+        error(f"could not remove {path}: {reason}")
     # Output contents kept for --restore-outputs that no stamp names any more.
-    blobs, blob_bytes = collect(root)
-    kept = f", and {blobs} kept output file(s) ({_size(blob_bytes)})" if blobs else ""
-    say(
-        f"removed {_count(len(doomed) - failed)} ({_size(removed)}){kept}; "
-        f"{_count(len(left) + failed)} ({_size(sum(e.size for e in left))}) left in {root}\n"
+    kept = (
+        f", and {pruned.outputs} kept output file(s) ({_size(pruned.output_bytes)})"
+        if pruned.outputs
+        else ""
     )
-    return 1 if failed else 0
+    say(
+        f"removed {_count(pruned.removed)} ({_size(pruned.removed_bytes)}){kept}; "
+        f"{_count(pruned.left)} ({_size(pruned.left_bytes)}) left in {root}\n"
+    )
+    return 1 if pruned.failed else 0
 
 
 def _count(n: int) -> str:

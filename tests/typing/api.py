@@ -16,11 +16,13 @@ from jobstamps import (
     JobstampedFunction,
     Method,
     MTimeMethod,
+    Pruned,
     StampKey,
     Stats,
     jobstamp,
     jobstamped,
     out_of_date,
+    prune,
     register_key,
     run,
 )
@@ -134,3 +136,10 @@ runs: int = stats.runs
 saved: float = stats.time_saved
 rate: float = stats.hit_rate
 environment: tuple[tuple[str, str | None], ...] = listing.key("a").environment
+
+pruned: Pruned = prune(max_size=1 << 30)
+pruned_old: Pruned = prune("stamps", older_than=datetime.timedelta(days=7))
+pruned_big: Pruned = prune(Path("stamps"), older_than=3600.0, max_size=500 << 20)
+freed: int = pruned.removed_bytes + pruned.output_bytes
+left: int = pruned.left
+failed: tuple[tuple[str, str], ...] = pruned.failed
