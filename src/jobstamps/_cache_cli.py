@@ -1,12 +1,13 @@
 """
-``jobstamp cache ls|prune|clear``: list, prune and clear stored results,
-with the options of those subcommands.
+``jobstamp cache ls|prune|clear|stats``: list, prune and clear stored
+results, and show the statistics, with the options of those subcommands.
 
 Stamp files are found and read through :mod:`._store`, ages are counted as
 :mod:`._freshness` counts them for ``--ttl``; pruning and clearing are
-:mod:`._maintenance`'s (shared with ``jobstamps.prune()``). Imported only
-for these commands, so it may use attrs; a cached run of a command never
-loads it, and it never imports :mod:`._cli`.
+:mod:`._maintenance`'s (shared with ``jobstamps.prune()``), statistics
+:mod:`._cache_stats`'s. Imported only for these commands, so it may use
+attrs; a cached run of a command never loads it, and it never imports
+:mod:`._cli`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 
 import attrs
 
+from ._cache_stats import STATS_OPTIONS, stats_main
 from ._command import run_command
 from ._options import (
     CACHE_SUMMARY,
@@ -65,6 +67,7 @@ _OPTIONS = {
         HELP,
     ),
     "clear": (STAMP_DIRECTORY, _ALL, HELP),
+    "stats": STATS_OPTIONS,
 }
 
 
@@ -90,14 +93,16 @@ def cache_main(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         if not args:
             raise UsageError(
-                f"'{PROG} cache' needs ls, prune or clear (see '{PROG} cache --help')"
+                f"'{PROG} cache' needs ls, prune, clear or stats (see '{PROG} cache --help')"
             )
         say(_help())
         return 0
     action = args[0]
     table = _OPTIONS.get(action)
     if table is None:
-        raise UsageError(f"unknown cache command {action!r} (use ls, prune or clear)")
+        raise UsageError(
+            f"unknown cache command {action!r} (use ls, prune, clear or stats)"
+        )
     options = parse(args[1:], table)
     if options["help"]:
         say(_help())
@@ -106,6 +111,8 @@ def cache_main(args: list[str]) -> int:
 
     directory: str = options["stamp_directory"] or _config.default_cache_dir()  # type: ignore[assignment]
     root = os.path.abspath(directory)
+    if action == "stats":
+        return stats_main(root, options)
     scope = None if options["all"] else _function()
     if action == "prune":
         older_than = options["older_than"]
@@ -131,7 +138,7 @@ def cache_main(args: list[str]) -> int:
 
 def _help() -> str:
     parts = [
-        f"usage: {PROG} cache {{ls,prune,clear}} [OPTIONS]\n\nManage the stored results of commands.\n"
+        f"usage: {PROG} cache {{ls,prune,clear,stats}} [OPTIONS]\n\nManage the stored results of commands.\n"
     ]
     for action, table in _OPTIONS.items():
         parts.append(

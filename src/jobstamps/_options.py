@@ -186,6 +186,7 @@ CACHE_SUMMARY = {
     "ls": "List stored results: age, size, exit code, command.",
     "prune": "Remove old results, or the oldest beyond a size.",
     "clear": "Remove every stored result.",
+    "stats": "Hits, misses, hit rate and time saved, per command and function.",
 }
 
 
@@ -340,7 +341,7 @@ def parse_size(text: str) -> int:
 def command_help() -> str:
     return f"""\
 usage: {PROG} [OPTIONS] -- CMD [ARGS...]
-       {PROG} cache {{ls,prune,clear}} [OPTIONS]
+       {PROG} cache {{ls,prune,clear,stats}} [OPTIONS]
 
 Run CMD, or, if it ran before with the same command line and nothing it
 depends on changed, replay its stored stdout, stderr and exit code without
@@ -351,7 +352,7 @@ options:
 
 cache management:
 {_describe_cache()}
-  Each takes --stamp-directory DIR and --all; see '{PROG} cache --help'.
+  Each takes --stamp-directory DIR; see '{PROG} cache --help'.
 
 exit status:
   The command's own, whether it ran or was replayed; 127 if it was not
