@@ -27,7 +27,6 @@ from ._command import (
     run_command,
     shown_live,
 )
-from ._controls import env_names, environment, ttl_problem
 from ._core import Job
 from ._options import (
     COMMAND_OPTIONS,
@@ -92,11 +91,7 @@ def _command_main(args: list[str]) -> int:
         raise UsageError("no command after '--'")
     ttl: str | None = options["ttl"]  # type: ignore[assignment]
     max_age_ns = None if ttl is None else _ttl(ttl)
-    try:
-        names = env_names(options["env"], "--env")  # type: ignore[arg-type]
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    env = environment(names)
+    env = _environment(options["env"])  # type: ignore[arg-type]
     cwd = os.getcwd() if options["cwd"] else None
     stdin = read_stdin() if options["stdin"] else None
     method = None
@@ -189,7 +184,20 @@ def _dry_run(
     return 0
 
 
+def _environment(names: list[str]) -> tuple[tuple[str, str | None], ...]:
+    if not names:
+        return ()
+    from ._controls import env_names, environment
+
+    try:
+        return environment(env_names(names, "--env"))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def _ttl(text: str) -> int:
+    from ._controls import ttl_problem
+
     ns = parse_duration(text)
     problem = ttl_problem(ns)
     if problem is not None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from ._code import FunctionType
 from ._code import blake2b as blake2b
 from ._code import function_name as function_name
-from ._controls import environment
 from ._encode import encode as encode
 from ._identity import Identity
 
@@ -289,9 +288,12 @@ class KeyBuilder:
         # a bound method's object, the environment variables of *env*.
         self._identity.encode_live(parts)
         if self._env:
+            from ._controls import environment
+
             encode(environment(self._env), parts, "env")
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
+        from ._controls import environment
         from ._stampkey import StampKey
 
         values = self.binder.bind(args, kwargs)
