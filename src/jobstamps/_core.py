@@ -104,17 +104,9 @@ class Job:
         keep: Callable[[object], object] | None = None,
         counted_as: tuple[str, str] | None = None,
     ) -> None:
-        """
-        Args:
-            env: Names of environment variables whose values are part of
-                every key (:func:`._controls.env_names`).
-            max_age_ns: A stamp older than this is stale, unless a call
-                says otherwise.
-            keep: Given each result a run returns; unless it returns true,
-                the result is not stamped (unless a call says otherwise).
-            counted_as: ``(kind, name)`` the calls are counted under in the
-                cache directory's statistics; by default the function's.
-        """
+        # env: names of environment variables keyed with every call;
+        # max_age_ns and keep: as for call(), unless a call gives its own;
+        # counted_as: (kind, name) in the statistics, the function's by default.
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
         self.func = func
@@ -283,11 +275,8 @@ class Job:
 
         return stats_of(self._store().root, *self.counted_as)
 
-    def tally(self, store: DirectoryStore) -> list[int]:
-        """
-        This process's counts of the calls in *store*
-        (:data:`._counters.COUNTERS`).
-        """
+    def _counts(self, store: DirectoryStore) -> list[int]:
+        # This process's counts of the calls in *store* (_counters.COUNTERS).
         cached = self._tally
         if cached is None or cached[0] is not store:
             kind, name = self.counted_as
@@ -347,7 +336,7 @@ class Job:
 
     def _hit(self, store: DirectoryStore, stamp: Stamp) -> None:
         # Counted in the process: a hit writes nothing and locks nothing.
-        counts = self.tally(store)
+        counts = self._counts(store)
         counts[HITS] += 1
         counts[SAVED_NS] += stamp.duration_ns
         if not counts[HITS] & 1023:  # now and then, see if it's time to write
@@ -469,7 +458,7 @@ class Job:
         of its dependencies: first, so that an edit made while the job runs
         shows up as a change next time.
         """
-        counts = self.tally(store)
+        counts = self._counts(store)
         counts[RUNS] += 1
         if not force:
             counts[MISSES] += 1
