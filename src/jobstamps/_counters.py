@@ -4,8 +4,8 @@ the cache directory's ``stats`` file now and then.
 
 A hit must not write or lock anything, so counting is a list increment in
 the process (:func:`tally`). The counts go to disk as one record per cache
-directory per flush: at exit (``atexit``; in multiprocessing's children,
-which leave through ``os._exit``, multiprocessing's finalizers), and every
+directory per flush: at exit (``atexit``; in the children multiprocessing
+forks, which leave through ``os._exit``, its finalizers), and every
 :data:`FLUSH_INTERVAL` seconds in a long-lived process. A record is one line
 appended with ``O_APPEND`` in a single ``os.write``, so writers never wait
 for each other; it starts with :data:`MAGIC` and carries a CRC-32, so a torn
@@ -16,8 +16,8 @@ can't be written only loses counts.
 This module holds the record format both ways (:func:`encode`,
 :func:`decode`) and the writing; adding the records up and compacting them
 is :mod:`._stats`. It knows cache directories as paths, nothing of stamps or
-jobs, and is on the path of every hit: it imports only what a hit has
-imported already.
+jobs. It is on the path of every hit, so it imports nothing a cached
+``jobstamp`` run can't afford (``fcntl`` only when it writes).
 """
 
 from __future__ import annotations

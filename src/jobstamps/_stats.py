@@ -13,8 +13,10 @@ only then removes the old file. The base names the old files it took in,
 so a compaction killed before removing them does not count them twice.
 
 Reading takes the same lock, so that it never sees a compaction half done.
-Imported for ``f.stats()`` and ``jobstamp cache stats`` only, never by a
-call; it knows the files and records, nothing of stamps or jobs.
+Imported for ``f.stats()``, ``jobstamp cache stats``, and by a process whose
+records grew the file past :data:`._counters.COMPACT_BYTES`, when it writes
+them; never on a hit. It knows the files and records, nothing of stamps or
+jobs.
 """
 
 from __future__ import annotations
