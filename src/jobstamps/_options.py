@@ -157,7 +157,7 @@ COMMAND_OPTIONS = (
         ONE,
         "A stored result older than DURATION (counted from when its run "
         "started) is stale: 90s, 10m, 2h, 1d, 1w, or combined, 1h30m; a bare "
-        "number is seconds.",
+        "number is seconds. More than zero.",
         "DURATION",
     ),
     Option(
