@@ -162,11 +162,13 @@ class TestCalls:
             nonlocal gate
             gate = asyncio.Event()
             owner = asyncio.create_task(f())
-            await asyncio.sleep(0.01)
+            while not runs:  # the owner is running the body
+                await asyncio.sleep(0.001)
             waiter = asyncio.create_task(f())
             await asyncio.sleep(0.01)
             owner.cancel()
-            await asyncio.sleep(0.01)
+            while len(runs) < 2:  # the waiter runs it instead
+                await asyncio.sleep(0.001)
             gate.set()
             with pytest.raises(asyncio.CancelledError):
                 await owner
