@@ -204,6 +204,23 @@ class TestInTheProcess:
             cache_dir
         )
 
+    def test_a_hit_from_a_remote_store_is_counted(self, tmp_path):
+        """A stamp fetched from a remote store is a hit that saved its run's time."""
+        from jobstamps import HashMethod
+
+        def build(x):
+            return [x] * 10
+
+        options = {"method": HashMethod, "store": (tmp_path / "bucket").as_uri(), "secret": "a secret of sixteen bytes or more"}
+        here = jobstamped(cache_dir=tmp_path / "here", **options)(build)
+        there = jobstamped(cache_dir=tmp_path / "there", **options)(build)
+        here(1)
+        there(1)
+        duration_ns = read_stamp(there._jobstamps_job.stamp_path((1,), {})).duration_ns
+
+        assert Stats(hits=0, misses=1, runs=1) == here.stats()
+        assert Stats(hits=1, misses=0, runs=0, time_saved=duration_ns / 1e9) == there.stats()
+
     def test_a_command_is_counted_under_its_program(self, tmp_path, cache_dir):
         """jobstamp counts under the command's program, not its arguments."""
         for word in ["a", "b", "a"]:
