@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from jobstamps import _counters
 
 # A real redis-server on a free loopback port: fixtures redis_url (one for the
 # session) and redis_server (one per test, which it may kill).
@@ -32,6 +35,9 @@ def _reset_config(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.setenv("JOBSTAMPS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
+    # The test process writes its counts at exit, never in the middle of a
+    # test that looks at what its cache directory holds.
+    monkeypatch.setattr(_counters, "_next_flush", math.inf)
 
 
 @pytest.fixture(name="settled")

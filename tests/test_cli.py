@@ -73,11 +73,15 @@ class Env:
             return 0
 
     def stamp_files(self):
+        """
+        Every file in the stamp directory but its tag and the statistics.
+        """
         return [
             os.path.join(folder, name)
             for folder, _, names in os.walk(self.stamps)
             for name in names
             if name != "CACHEDIR.TAG"
+            and not (folder == str(self.stamps) and name.startswith("stats"))
         ]
 
     def age_stamps(self, seconds):
@@ -644,7 +648,7 @@ def test_sizes(text, size):
     assert size == _options.parse_size(text)
 
 
-@pytest.mark.parametrize("text", ["", "m", "5x", "1..5h", "-3s", "h1"])
+@pytest.mark.parametrize("text", ["", " ", "-", "m", "5x", "1..5h", "--3s", "h1"])
 def test_bad_durations(text):
     """Anything else is a usage error."""
     with pytest.raises(_options.UsageError):

@@ -235,6 +235,7 @@ class TestStampKey:
             "arguments": (("a", 1), ("b", 2)),
             "digest": key.digest,
             "closure": (),
+            "environment": (),
         } == attrs.asdict(key, recurse=False)
 
     def test_equal_by_function_and_digest(self):

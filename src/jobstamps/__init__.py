@@ -13,9 +13,12 @@ __all__ = [
     "JobstampedFunction",
     "MTimeMethod",
     "Method",
+    "Pruned",
     "StampKey",
+    "Stats",
     "jobstamped",
     "out_of_date",
+    "prune",
     "register_key",
     "run",
 ]
@@ -24,9 +27,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._decorator import JobstampedFunction, jobstamped
     from ._encode import register_key
+    from ._maintenance import Pruned, prune
     from ._methods import HashMethod, MTimeMethod
     from ._protocol import Method
     from ._stampkey import StampKey
+    from ._stats import Stats
     from .jobstamp import out_of_date, run
 
 # Names are imported on first use: a cached `jobstamp` run imports only the
@@ -37,9 +42,12 @@ _SOURCES = {
     "JobstampedFunction": "._decorator",
     "MTimeMethod": "._methods",
     "Method": "._protocol",
+    "Pruned": "._maintenance",
     "StampKey": "._stampkey",
+    "Stats": "._stats",
     "jobstamped": "._decorator",
     "out_of_date": ".jobstamp",
+    "prune": "._maintenance",
     "register_key": "._encode",
     "run": ".jobstamp",
 }

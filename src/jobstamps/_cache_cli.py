@@ -1,13 +1,13 @@
 """
-``jobstamp cache ls|prune|clear``: list, prune and clear stored results,
-with the options of those subcommands.
+``jobstamp cache ls|prune|clear|stats``: list, prune and clear stored
+results, and show the statistics, with the options of those subcommands.
 
-Stamp files are found, read and removed through :mod:`._store` (a stamp is
-removed under its lock, so a job running for it finishes first), ages are
-counted as :mod:`._freshness` counts them for ``--ttl``, and kept outputs no
-stamp names are collected by :mod:`._outputs`. Imported only for these
-commands, so it may use attrs; a cached run of a command never loads it, and
-it never imports :mod:`._cli`.
+Stamp files are found and read through :mod:`._store`, ages are counted as
+:mod:`._freshness` counts them for ``--ttl``; pruning and clearing are
+:mod:`._maintenance`'s (shared with ``jobstamps.prune()``), statistics
+:mod:`._cache_stats`'s. Imported only for these commands, so it may use
+attrs; a cached run of a command never loads it, and it never imports
+:mod:`._cli`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 
 import attrs
 
+from ._cache_stats import STATS_OPTIONS, stats_main
 from ._command import run_command
 from ._options import (
     CACHE_SUMMARY,
@@ -33,6 +34,11 @@ from ._options import (
     parse_size,
     say,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._maintenance import Pruned
+
 
 _ALL = Option(
     ("--all",),
@@ -61,6 +67,7 @@ _OPTIONS = {
         HELP,
     ),
     "clear": (STAMP_DIRECTORY, _ALL, HELP),
+    "stats": STATS_OPTIONS,
 }
 
 
@@ -86,14 +93,16 @@ def cache_main(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         if not args:
             raise UsageError(
-                f"'{PROG} cache' needs ls, prune or clear (see '{PROG} cache --help')"
+                f"'{PROG} cache' needs ls, prune, clear or stats (see '{PROG} cache --help')"
             )
         say(_help())
         return 0
     action = args[0]
     table = _OPTIONS.get(action)
     if table is None:
-        raise UsageError(f"unknown cache command {action!r} (use ls, prune or clear)")
+        raise UsageError(
+            f"unknown cache command {action!r} (use ls, prune, clear or stats)"
+        )
     options = parse(args[1:], table)
     if options["help"]:
         say(_help())
@@ -102,6 +111,8 @@ def cache_main(args: list[str]) -> int:
 
     directory: str = options["stamp_directory"] or _config.default_cache_dir()  # type: ignore[assignment]
     root = os.path.abspath(directory)
+    if action == "stats":
+        return stats_main(root, options)
     scope = None if options["all"] else _function()
     if action == "prune":
         older_than = options["older_than"]
@@ -111,43 +122,28 @@ def cache_main(args: list[str]) -> int:
                 "cache prune needs --older-than DURATION and/or --max-size SIZE"
             )
         max_age = None if older_than is None else parse_duration(older_than)  # type: ignore[arg-type]
-        limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
-    if action != "ls" and not _is_cache(root):
-        # Nothing jobstamps made is there: nothing there is jobstamps' to remove.
-        error(
-            f"{root} holds no jobstamps stamps and no CACHEDIR.TAG, but other "
-            "files, so it is not a jobstamps cache: nothing removed"
-        )
-        return 1
-    entries = _entries(root, scope, read=action != "clear", describe=action == "ls")
-    if action == "ls":
-        return _ls(root, entries)
-    if action == "clear":
-        doomed = entries
-    else:
-        doomed = [e for e in entries if max_age is not None and e.age_ns > max_age]
-        if limit is not None:
-            kept = sorted(
-                (e for e in entries if e not in doomed), key=lambda e: e.mtime_ns
+        if max_age is not None and max_age < 0:
+            raise UsageError(
+                f"invalid duration {older_than!r} for --older-than: it can't be negative"
             )
-            total = sum(e.size for e in kept)
-            for entry in kept:
-                if total <= limit:
-                    break
-                doomed.append(entry)
-                total -= entry.size
-    return _remove(root, entries, doomed)
+        limit = None if max_size is None else parse_size(max_size)  # type: ignore[arg-type]
+    if action == "ls":
+        return _ls(root, _entries(root, scope, read=True, describe=True))
+    from . import _maintenance
+    from .exceptions import CacheDirError
 
-
-def _is_cache(root: str) -> bool:
-    from ._outputs import is_cache
-
-    return not os.path.isdir(root) or is_cache(root)
+    try:
+        if action == "clear":
+            return _report(root, _maintenance.clear_stamps(root, scope))
+        return _report(root, _maintenance.prune_stamps(root, scope, max_age, limit))
+    except CacheDirError as e:  # not a jobstamps cache: nothing removed
+        error(e.strerror or str(e))
+        return 1
 
 
 def _help() -> str:
     parts = [
-        f"usage: {PROG} cache {{ls,prune,clear}} [OPTIONS]\n\nManage the stored results of commands.\n"
+        f"usage: {PROG} cache {{ls,prune,clear,stats}} [OPTIONS]\n\nManage the stored results of commands.\n"
     ]
     for action, table in _OPTIONS.items():
         parts.append(
@@ -234,28 +230,20 @@ def _ls(root: str, entries: list[_Entry]) -> int:
     return 0
 
 
-def _remove(root: str, entries: list[_Entry], doomed: list[_Entry]) -> int:
-    from ._outputs import collect
-    from ._store import remove_stamp
-
-    removed = 0
-    failed = 0
-    for entry in doomed:
-        try:
-            remove_stamp(entry.path, root)
-            removed += entry.size
-        except OSError as e:
-            error(f"could not remove {entry.path}: {e.strerror or e}")
-            failed += 1
-    left = [e for e in entries if e not in doomed]
+def _report(root: str, pruned: Pruned) -> int:
+    for path, reason in pruned.failed:
+        error(f"could not remove {path}: {reason}")
     # Output contents kept for --restore-outputs that no stamp names any more.
-    blobs, blob_bytes = collect(root, checked=True) or (0, 0)
-    kept = f", and {blobs} kept output file(s) ({_size(blob_bytes)})" if blobs else ""
-    say(
-        f"removed {_count(len(doomed) - failed)} ({_size(removed)}){kept}; "
-        f"{_count(len(left) + failed)} ({_size(sum(e.size for e in left))}) left in {root}\n"
+    kept = (
+        f", and {pruned.outputs} kept output file(s) ({_size(pruned.output_bytes)})"
+        if pruned.outputs
+        else ""
     )
-    return 1 if failed else 0
+    say(
+        f"removed {_count(pruned.removed)} ({_size(pruned.removed_bytes)}){kept}; "
+        f"{_count(pruned.left)} ({_size(pruned.left_bytes)}) left in {root}\n"
+    )
+    return 1 if pruned.failed else 0
 
 
 def _count(n: int) -> str:

@@ -89,17 +89,9 @@ def _command_main(args: list[str]) -> int:
         return _version()
     if not command:
         raise UsageError("no command after '--'")
-    ttl = options["ttl"]
-    max_age_ns = None if ttl is None else parse_duration(ttl)  # type: ignore[arg-type]
-    names: list[str] = options["env"]  # type: ignore[assignment]
-    for name in names:
-        if not name or "=" in name:
-            raise UsageError(f"--env takes the name of a variable, not {name!r}")
-    environment = tuple(
-        sorted(
-            {(name, os.environ.get(name)) for name in names}, key=lambda item: item[0]
-        )
-    )
+    ttl: str | None = options["ttl"]  # type: ignore[assignment]
+    max_age_ns = None if ttl is None else _ttl(ttl)
+    env = _environment(options["env"])  # type: ignore[arg-type]
     cwd = os.getcwd() if options["cwd"] else None
     stdin = read_stdin() if options["stdin"] else None
     method = None
@@ -116,9 +108,10 @@ def _command_main(args: list[str]) -> int:
         store=options["store"],
         restore_outputs=bool(options["restore_outputs"]),
         lease=not options["no_lease"],
+        counted_as=("command", command[0]),
     )
     call: tuple[object, ...] = (
-        (command, cwd, environment, stdin),
+        (command, cwd, env, stdin),
         {},
         options["dependencies"],
         options["output_files"],
@@ -190,6 +183,27 @@ def _dry_run(
         path, why = reason
         say(f"would run: {why}: {path}\n")
     return 0
+
+
+def _environment(names: list[str]) -> tuple[tuple[str, str | None], ...]:
+    if not names:
+        return ()
+    from ._controls import env_names, environment
+
+    try:
+        return environment(env_names(names, "--env"))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _ttl(text: str) -> int:
+    from ._controls import ttl_problem
+
+    ns = parse_duration(text)
+    problem = ttl_problem(ns)
+    if problem is not None:
+        raise UsageError(f"invalid duration {text!r} for --ttl: {problem}")
+    return ns
 
 
 def _succeeded(result: object) -> bool:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import time
 
-from . import _config, _log, _methods, _paths
+from . import _config, _counters, _log, _methods, _paths
+from ._counters import HITS, MISSES, RUNS, SAVED_NS
 from ._freshness import Call, Miss, stale
 from ._key import KeyBuilder
 from ._lock import StampLock
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
     from ._lease import Lease
     from ._paths import PathSpec
     from ._protocol import Method
-    from ._stampfile import Outputs
+    from ._stampfile import Dependencies, Outputs
     from ._stampkey import StampKey
+    from ._stats import Stats
     from .remote import RemoteStore
 
     RemoteOpener = Callable[[], RemoteStore | None]
@@ -67,11 +69,15 @@ class Job:
     __slots__ = (
         "_dependencies",
         "_outputs",
+        "_tally",
         "cache_dir",
+        "counted_as",
         "func",
+        "keep",
         "keys",
         "lease",
         "lease_wait",
+        "max_age_ns",
         "method",
         "remote",
         "restore_outputs",
@@ -99,11 +105,22 @@ class Job:
         ignore: Iterable[str] = (),
         lease: bool = True,
         lease_wait: float | None = None,
+        env: tuple[str, ...] = (),
+        max_age_ns: int | None = None,
+        keep: Callable[[object], object] | None = None,
+        counted_as: tuple[str, str] | None = None,
     ) -> None:
+        # env: names of environment variables keyed with every call;
+        # max_age_ns and keep: as for call(), unless a call gives its own;
+        # counted_as: (kind, name) in the statistics, the function's by default.
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
         self.func = func
-        self.keys = KeyBuilder(func, version, KEY_CONTEXT, ignore)
+        self.keys = KeyBuilder(func, version, KEY_CONTEXT, ignore, env)
+        self.max_age_ns = max_age_ns
+        self.keep = keep
+        self.counted_as = counted_as or ("function", self.keys.function)
+        self._tally: tuple[DirectoryStore, list[int]] | None = None
         self._dependencies = _paths.spec(dependencies, "dependencies")
         self._outputs = _paths.spec(outputs, "outputs")
         self.method: Method = _methods.resolve(
@@ -149,7 +166,7 @@ class Job:
         *,
         max_age_ns: int | None = None,
         force: bool = False,
-        keep: Callable[[object], bool] | None = None,
+        keep: Callable[[object], object] | None = None,
     ) -> object:
         """
         The result of ``func(*args, **kwargs)``, from its stamp if fresh.
@@ -164,6 +181,8 @@ class Job:
             force: Run and stamp the result even if the stamp is fresh.
             keep: Called with a fresh result; unless it returns true, the
                 result is returned but not stamped.
+
+        *max_age_ns* and *keep* default to the job's own.
         """
         if _config.disabled():
             _log.debug(
@@ -172,6 +191,10 @@ class Job:
                 DISABLED_REASON,
             )
             return self.func(*args, **kwargs)
+        if max_age_ns is None:
+            max_age_ns = self.max_age_ns
+        if keep is None:
+            keep = self.keep
         store, call = self._locate(args, kwargs, dependencies, outputs)
         method = self._method()
         # The remote is opened only when the local store can't answer: its
@@ -190,7 +213,7 @@ class Job:
                 result, fetched = self._fetch(remote, store, call, max_age_ns)
                 if fetched is None:
                     return result
-                if self.lease and _shares(method):
+                if self.lease and _sharing_rule(method):
                     lease = self._lease(remote, store, call, max_age_ns)
             _log.debug(
                 "%s: running, %s: %s", self.keys.function, miss.reason, miss.path
@@ -200,7 +223,7 @@ class Job:
             result, stamp = self._run(
                 store, call, args, kwargs, method, max_age_ns, force, keep, lease
             )
-            if stamp is not None and (remote or force) and _shares(method):
+            if stamp is not None and (remote or force) and _sharing_rule(method):
                 remote = remote or self._remote()
                 if remote is not None:
                     self._publish(remote, store, call.path, stamp)
@@ -245,6 +268,8 @@ class Job:
         """
         if _config.disabled():
             return DISABLED_REASON, "caching is disabled"
+        if max_age_ns is None:
+            max_age_ns = self.max_age_ns
         store, call = self._locate(args, kwargs, dependencies, outputs)
         stamp = store.lookup(call.path)
         _, miss = self._decide(
@@ -255,16 +280,38 @@ class Job:
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
         return self.keys.key(args, kwargs)
 
-    def clear(self) -> None:
+    def clear(self) -> int:
         """
-        Forget every stamp of this function (under its cache directory).
+        Forget every stamp of this function (under its cache directory);
+        how many there were.
         """
+        from ._store import is_stamp_file, stamp_files
+
         store = self._store()
+        found = stamp_files(store.root, self.keys.function)
+        count = sum(1 for path, _ in found if is_stamp_file(path))
         store.clear(self.keys.function)
         if self.restore_outputs:
             from . import _outputs
 
             _outputs.sweep(store.root)  # what killed writers of kept outputs left
+        return count
+
+    def stats(self) -> Stats:
+        """
+        The statistics of this job in its cache directory.
+        """
+        from ._stats import stats_of
+
+        return stats_of(self._store().root, *self.counted_as)
+
+    def _counts(self, store: DirectoryStore) -> list[int]:
+        # This process's counts of the calls in *store* (_counters.COUNTERS).
+        cached = self._tally
+        if cached is None or cached[0] is not store:
+            kind, name = self.counted_as
+            cached = self._tally = (store, _counters.tally(store.root, kind, name))
+        return cached[1]
 
     def stamp_path(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
         return self._store().path(self.keys.function, self.keys.digest(args, kwargs))
@@ -312,13 +359,23 @@ class Job:
         result, miss = self._decide(
             store, call, stamp, method, max_age_ns, self._remote
         )
-        if miss is None and call.refreshed is not None:
+        if miss is None:
             assert stamp is not None
-            try:
-                store.refresh(call.path, stamp, call.refreshed)
-            except OSError as e:  # losing this write costs nothing
-                _log.debug("could not refresh the stamp %s: %s", call.path, e)
+            if call.refreshed is not None:
+                try:
+                    store.refresh(call.path, stamp, call.refreshed)
+                except OSError as e:  # losing this write costs nothing
+                    _log.debug("could not refresh the stamp %s: %s", call.path, e)
+            self._hit(store, stamp)
         return result, miss
+
+    def _hit(self, store: DirectoryStore, stamp: Stamp) -> None:
+        # Counted in the process: a hit writes nothing and locks nothing.
+        counts = self._counts(store)
+        counts[HITS] += 1
+        counts[SAVED_NS] += stamp.duration_ns
+        if not counts[HITS] & 1023:  # now and then, see if it's time to write
+            _counters.tick()
 
     def _decide(
         self,
@@ -379,7 +436,7 @@ class Job:
         method: Method,
         max_age_ns: int | None,
         force: bool,
-        keep: Callable[[object], bool] | None,
+        keep: Callable[[object], object] | None,
         lease: Lease | None = None,
     ) -> tuple[object, Stamp | None]:
         """
@@ -388,15 +445,7 @@ class Job:
         With a *lease*, another machine running the same job is waited for,
         and its stamp's result returned (with no stamp written here).
         """
-        try:
-            store.prepare(call.path)
-            writable: OSError | None = None
-        except CacheDirError:
-            raise
-        except (FileExistsError, NotADirectoryError) as e:
-            raise cache_dir_error(store.root, e) from e
-        except OSError as e:
-            writable = e  # read-only or full: still run, warn once after
+        writable = self._writable(store, call)
         # One caller per stamp runs the job (the lock is per stamp, so other
         # arguments never wait); the others wait, then find its stamp.
         with StampLock(call.path):
@@ -409,16 +458,7 @@ class Job:
                         call.path,
                     )
                     return result, None
-            if self.restore_outputs and call.outputs:
-                from . import _outputs
-
-                _outputs.refuse_directories(call.outputs)
-            # Fingerprints come first, so an edit made while the job runs shows
-            # up as a change next time.
-            created_ns = time.time_ns()
-            fingerprints = tuple(
-                (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
-            )
+            created_ns, fingerprints = self._begin(store, call, method, force)
             if lease is not None and lease.wait_or_take(fingerprints):
                 # A remote hit, after waiting lease.waited_ns for the machine
                 # that ran the job (a call that ran after waiting has it too).
@@ -426,44 +466,107 @@ class Job:
             started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)
             duration_ns = time.perf_counter_ns() - started
-            if keep is not None and not keep(result):
-                _log.debug("%s: result not kept, so not stamped", self.keys.function)
-                return result, None
-            if writable is not None:
-                _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {writable}"
-                )
-                return result, None
-            try:
-                pickled_result = pickled(result)
-            except Exception as e:
-                cause = f"{type(e).__name__}: {e}"
-                if self.strict:
-                    raise UnpicklableResultError(
-                        f"jobstamps: the result of {self.keys.function} can't be "
-                        f"pickled, so it can't be stamped ({cause}); return a "
-                        "picklable value, or pass strict=False to return it unstamped"
-                    ) from None
-                _log.warn(
-                    f"the result of {self.keys.function} can't be pickled, so it "
-                    f"was not stamped ({cause})"
-                )
-                return result, None
-            try:
-                stamp = Stamp(
-                    created_ns,
-                    duration_ns,
-                    fingerprints,
-                    self._record_outputs(store, call.outputs),
-                    pickled_result,
-                )
-                store.save(call.path, stamp)
-            except OSError as e:
-                if isinstance(e, IsADirectoryError) and e.filename in call.outputs:
-                    raise  # an output that is a directory: refused, not warned
-                _log.warn(f"could not write the stamp of {self.keys.function}: {e}")
-                return result, None
+            stamp = self._stamp(
+                store,
+                call,
+                result,
+                created_ns,
+                duration_ns,
+                fingerprints,
+                keep,
+                writable,
+            )
+            _counters.tick()
             return result, stamp
+
+    def _writable(self, store: DirectoryStore, call: Call) -> OSError | None:
+        """
+        Make the folders of *call*'s stamp; None, or why its stamp won't be
+        written (read-only or full: the job still runs, with a warning).
+        """
+        try:
+            store.prepare(call.path)
+        except CacheDirError:
+            raise
+        except (FileExistsError, NotADirectoryError) as e:
+            raise cache_dir_error(store.root, e) from e
+        except OSError as e:
+            return e
+        return None
+
+    def _begin(
+        self, store: DirectoryStore, call: Call, method: Method, force: bool
+    ) -> tuple[int, Dependencies]:
+        """
+        Count a run about to start, and take its time and the fingerprints
+        of its dependencies: first, so that an edit made while the job runs
+        shows up as a change next time.
+        """
+        if self.restore_outputs and call.outputs:
+            from . import _outputs
+
+            _outputs.refuse_directories(call.outputs)
+        counts = self._counts(store)
+        counts[RUNS] += 1
+        if not force:
+            counts[MISSES] += 1
+        created_ns = time.time_ns()
+        fingerprints = tuple(
+            (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
+        )
+        return created_ns, fingerprints
+
+    def _stamp(
+        self,
+        store: DirectoryStore,
+        call: Call,
+        result: object,
+        created_ns: int,
+        duration_ns: int,
+        fingerprints: Dependencies,
+        keep: Callable[[object], object] | None,
+        writable: OSError | None,
+    ) -> Stamp | None:
+        """
+        Stamp the *result* of a run, unless *keep* refuses it; the stamp
+        written, or None (warned about when it can't be written).
+        """
+        if keep is not None and not keep(result):
+            _log.debug("%s: result not kept, so not stamped", self.keys.function)
+            return None
+        if writable is not None:
+            _log.warn(f"could not write the stamp of {self.keys.function}: {writable}")
+            return None
+        try:
+            pickled_result = pickled(result)
+        except Exception as e:
+            cause = f"{type(e).__name__}: {e}"
+            if self.strict:
+                raise UnpicklableResultError(
+                    f"jobstamps: the result of {self.keys.function} can't be "
+                    f"pickled, so it can't be stamped ({cause}); return a "
+                    "picklable value, or pass strict=False to return it unstamped"
+                ) from None
+            _log.warn(
+                f"the result of {self.keys.function} can't be pickled, so it "
+                f"was not stamped ({cause})"
+            )
+            return None
+        try:
+            stamp = Stamp(
+                created_ns,
+                duration_ns,
+                fingerprints,
+                self._record_outputs(store, call.outputs),
+                pickled_result,
+            )
+            store.save(call.path, stamp)
+        except OSError as e:
+            if isinstance(e, IsADirectoryError) and e.filename in call.outputs:
+                raise  # an output that is a directory: refused, not warned
+            _log.warn(f"could not write the stamp of {self.keys.function}: {e}")
+            return None
+        return stamp
 
     def _record_outputs(self, store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
         if not self.restore_outputs:
@@ -491,9 +594,12 @@ class Job:
         from . import _sharing
 
         def decide(stamp: Stamp) -> tuple[object, Miss | None]:
-            return self._decide(
+            result, miss = self._decide(
                 store, call, stamp, _HASHES, max_age_ns, lambda: remote, local=False
             )
+            if miss is None:
+                self._hit(store, stamp)
+            return result, miss
 
         root = _config.project_root(self.root)
         return _sharing.fetch(remote, store, call, self.keys.function, root, decide)
@@ -526,10 +632,7 @@ class Job:
         _sharing.publish(remote, key, store.root, stamp, root)
 
 
-def _shares(method: Method) -> bool:
-    """
-    Whether stamps made with *method* are shared through a remote store:
-    only :class:`HashMethod`'s, whose every fingerprint holds a digest.
-    (:class:`MTimeMethod` keeps digests of racily clean files only.)
-    """
-    return isinstance(method, _methods.HashMethod)
+def _sharing_rule(method: Method) -> bool:
+    from ._sharing import shares
+
+    return shares(method)

@@ -4,9 +4,10 @@ How a call becomes a key: binding, the layout of a key, and its digest.
 A call is bound to its function's signature with defaults applied, so
 ``f(1, b=2)``, ``f(1, 2)`` and ``f(1)`` (``b=2`` by default) are one call.
 Its arguments are encoded canonically (:mod:`._encode`) after the function's
-identity (:mod:`._identity`: name, code digest, closure values) and its
-*version*; the digest of those bytes names the stamp. Parameters and closure
-variables named in *ignore* are left out.
+identity (:mod:`._identity`: name, code digest, closure values), its
+*version*, and the values of the environment variables named in *env*; the
+digest of those bytes names the stamp. Parameters and closure variables
+named in *ignore* are left out.
 
 This module knows nothing of stamps, and builds a :class:`~jobstamps.StampKey`
 (an attrs class) only when :meth:`KeyBuilder.key` asks for one: a hit works
@@ -188,6 +189,7 @@ class KeyBuilder:
     """
 
     __slots__ = (
+        "_env",
         "_exact",
         "_hasher",
         "_identity",
@@ -204,6 +206,7 @@ class KeyBuilder:
         version: object,
         context: bytes = b"",
         ignore: Iterable[str] = (),
+        env: tuple[str, ...] = (),
     ) -> None:
         ignore = _names(ignore)
         self._identity = identity = Identity(func, ignore)
@@ -225,12 +228,15 @@ class KeyBuilder:
         kept = [i for i, name in enumerate(binder.names) if name not in ignore]
         self._kept = None if len(kept) == len(binder.names) else tuple(kept)
         identity.check()
-        self._live = identity.changes
+        self._env = env
+        self._live = identity.changes or bool(env)
         parts = [KEY_FORMAT, b"%d:%b" % (len(context), context)]
         encode(self.function, parts, "the function's name")
         parts.append(identity.fixed)
         encode(version, parts, "version")
         encode(self._names_kept(), parts, "the parameter names")
+        if env:
+            encode(env, parts, "env")
         # Copying a hasher that has seen the prefix is cheaper than hashing
         # the prefix again.
         self._hasher = blake2b(b"".join(parts), digest_size=20)
@@ -257,7 +263,7 @@ class KeyBuilder:
             else:
                 if self._live:
                     live: list[bytes] = []
-                    self._identity.encode_live(live)
+                    self._encode_live(live)
                     hasher.update(b"".join(live))
                 return hasher.hexdigest()
         return self.digest_of_bound(self.binder.bind(args, kwargs))
@@ -272,12 +278,22 @@ class KeyBuilder:
             for i in self._kept:
                 encode(values[i], parts, names[i])
         if self._live:
-            self._identity.encode_live(parts)
+            self._encode_live(parts)
         hasher = self._hasher.copy()
         hasher.update(b"".join(parts))
         return hasher.hexdigest()
 
+    def _encode_live(self, parts: list[bytes]) -> None:
+        # What is read at each call besides the arguments: closure values,
+        # a bound method's object, the environment variables of *env*.
+        self._identity.encode_live(parts)
+        if self._env:
+            from ._controls import environment
+
+            encode(environment(self._env), parts, "env")
+
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
+        from ._controls import environment
         from ._stampkey import StampKey
 
         values = self.binder.bind(args, kwargs)
@@ -289,6 +305,7 @@ class KeyBuilder:
             arguments=tuple((names[i], values[i]) for i in kept),
             digest=self.digest_of_bound(values),
             closure=self._identity.closure(),
+            environment=environment(self._env),
         )
 
 

@@ -27,7 +27,7 @@ class _KeyLock:
     def __init__(self) -> None:
         self.lock = _thread.allocate_lock()
         self.users = 0
-        self.owner: int | None = None  # the thread holding the lock
+        self.owner: object = None  # the thread (or task) holding the lock
 
 
 # Per-stamp locks of this process, dropped when no thread uses them.
@@ -70,6 +70,11 @@ class StampLock:
 
     With *blocking* false nobody waits: if another caller holds the lock,
     :attr:`acquired` is false inside the ``with`` block, and nothing is held.
+
+    *owner*, when given, holds the lock instead of the current thread: an
+    asyncio task, whose lock is taken in another thread and released in its
+    own, and which may ask for it again while another task of the same
+    thread waits.
     """
 
     __slots__ = (
@@ -78,12 +83,16 @@ class StampLock:
         "_fd",
         "_lock_path",
         "_nested",
+        "_owner",
         "_path",
         "_pid",
         "acquired",
     )
 
-    def __init__(self, path: str, *, blocking: bool = True) -> None:
+    def __init__(
+        self, path: str, owner: object = None, *, blocking: bool = True
+    ) -> None:
+        self._owner = owner
         self._path = path
         self._blocking = blocking
         self.acquired = True
@@ -94,7 +103,7 @@ class StampLock:
         self._nested = False
 
     def __enter__(self) -> StampLock:
-        me = _thread.get_ident()
+        me = _thread.get_ident() if self._owner is None else self._owner
         with _thread_locks_guard:
             entry = _thread_locks.get(self._path)
             if entry is None:

@@ -165,7 +165,7 @@ COMMAND_OPTIONS = (
         ONE,
         "A stored result older than DURATION (counted from when its run "
         "started) is stale: 90s, 10m, 2h, 1d, 1w, or combined, 1h30m; a bare "
-        "number is seconds.",
+        "number is seconds. More than zero.",
         "DURATION",
     ),
     Option(
@@ -194,6 +194,7 @@ CACHE_SUMMARY = {
     "ls": "List stored results: age, size, exit code, command.",
     "prune": "Remove old results, or the oldest beyond a size.",
     "clear": "Remove every stored result.",
+    "stats": "Hits, misses, hit rate and time saved, per command and function.",
 }
 
 
@@ -233,7 +234,7 @@ def parse(args: Sequence[str], table: Sequence[Option]) -> dict[str, object]:
             while i < len(args) and not (args[i].startswith("-") and args[i] != "-"):
                 given.append(args[i])
                 i += 1
-        elif i < len(args) and not (args[i].startswith("-") and args[i] != "-"):
+        elif i < len(args) and _is_value(args[i]):
             given = [args[i]]
             i += 1
         else:
@@ -245,6 +246,12 @@ def parse(args: Sequence[str], table: Sequence[Option]) -> dict[str, object]:
         else:
             values[option.dest].extend(given)  # type: ignore[attr-defined]
     return values
+
+
+def _is_value(arg: str) -> bool:
+    # A negative number is a value, as with argparse: `--ttl -5` is a
+    # duration (refused with its reason), not a missing one.
+    return not arg.startswith("-") or arg == "-" or arg[1:2].isdigit()
 
 
 def _lookup(name: str, table: Sequence[Option]) -> Option:
@@ -270,7 +277,8 @@ def parse_duration(text: str) -> int:
     """
     Nanoseconds in *text*: ``90s``, ``10m``, ``2h``, ``1d``, ``1w``,
     combinations such as ``1h30m``, decimals such as ``1.5h``; a bare number
-    is seconds.
+    is seconds. A leading ``-`` makes it negative, for the caller to refuse
+    with its reason.
 
     Raises:
         UsageError: *text* is not such a duration.
@@ -278,8 +286,11 @@ def parse_duration(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     total = 0.0
     number = ""
-    valid = bool(text)
-    for char in text.strip().lower():
+    stripped = text.strip().lower()
+    sign = -1 if stripped[:1] == "-" else 1
+    stripped = stripped[1:] if sign < 0 else stripped
+    valid = bool(stripped)
+    for char in stripped:
         if char.isdigit() or char == ".":
             number += char
         elif char in units and number:
@@ -301,7 +312,7 @@ def parse_duration(text: str) -> int:
         raise UsageError(
             f"invalid duration {text!r} (use e.g. 90s, 10m, 2h, 1d or 1h30m)"
         )
-    return int(total * 1_000_000_000)
+    return sign * int(total * 1_000_000_000)
 
 
 def parse_size(text: str) -> int:
@@ -338,7 +349,7 @@ def parse_size(text: str) -> int:
 def command_help() -> str:
     return f"""\
 usage: {PROG} [OPTIONS] -- CMD [ARGS...]
-       {PROG} cache {{ls,prune,clear}} [OPTIONS]
+       {PROG} cache {{ls,prune,clear,stats}} [OPTIONS]
 
 Run CMD, or, if it ran before with the same command line and nothing it
 depends on changed, replay its stored stdout, stderr and exit code without
@@ -349,7 +360,7 @@ options:
 
 cache management:
 {_describe_cache()}
-  Each takes --stamp-directory DIR and --all; see '{PROG} cache --help'.
+  Each takes --stamp-directory DIR; see '{PROG} cache --help'.
 
 exit status:
   The command's own, whether it ran or was replayed; 127 if it was not

@@ -194,11 +194,14 @@ def is_cache(root: str) -> bool:
 
 
 def _made_here(root: str, path: str) -> bool:
-    # Kept contents in their place, and the lock files of stamps.
+    # Kept contents in their place, the lock files of stamps, statistics.
+    from ._counters import is_stats_file
     from ._layout import is_stamp_name
     from ._lock import LOCK_SUFFIX
 
     folder, name = os.path.split(path)
+    if folder == root and is_stats_file(name):
+        return True
     if is_digest(name):
         return path == blob_path(root, name)
     stamp = name[: -len(LOCK_SUFFIX)]

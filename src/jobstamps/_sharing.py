@@ -231,6 +231,16 @@ def _is_portable_name(name: object) -> bool:
     )
 
 
+def shares(method: object) -> bool:
+    """
+    Whether stamps made with *method* are shared through a remote store:
+    only :class:`~jobstamps.HashMethod`'s, whose every fingerprint holds a
+    digest (:class:`~jobstamps.MTimeMethod` keeps digests of racily clean
+    files only).
+    """
+    return isinstance(method, _methods.HashMethod)
+
+
 def local_only(
     dependencies: Dependencies, outputs: tuple[str, ...], root: str
 ) -> str | None:

@@ -20,8 +20,9 @@ class StampKey:
     their *function* and *digest* are; *digest* is a stable hex digest of
     everything else (and of the function's code), the same in every process
     and on every machine. *arguments* are the keyed arguments, bound to the
-    function's parameters with defaults applied, and *closure* the values of
-    the closure variables keyed with them.
+    function's parameters with defaults applied, *closure* the values of
+    the closure variables keyed with them, and *environment* the
+    ``(name, value)`` of the environment variables keyed (None: not set).
     """
 
     function: str
@@ -29,3 +30,4 @@ class StampKey:
     arguments: tuple[tuple[str, object], ...] = attrs.field(eq=False)
     digest: str
     closure: tuple[tuple[str, object], ...] = attrs.field(default=(), eq=False)
+    environment: tuple[tuple[str, str | None], ...] = attrs.field(default=(), eq=False)

@@ -4,18 +4,25 @@ The public API as users call it: checked by mypy, never run.
 
 from __future__ import annotations
 
+import datetime
 import os
+import subprocess
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, assert_type
 
 from jobstamps import (
     HashMethod,
     JobstampedFunction,
     Method,
     MTimeMethod,
+    Pruned,
     StampKey,
+    Stats,
     jobstamp,
     jobstamped,
     out_of_date,
+    prune,
     register_key,
     run,
 )
@@ -88,3 +95,53 @@ def rows_of(matrix: Matrix) -> list[list[float]]:
 
 register_key(Matrix, rows_of)
 register_key(Matrix, lambda matrix: tuple(map(tuple, matrix.rows)))
+
+
+@jobstamped(
+    ttl=datetime.timedelta(hours=1),
+    env=("CC", "CFLAGS"),
+    cache_if=lambda result: result.returncode == 0,
+)
+def compile_file(path: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["cc", "-c", path], capture_output=True)
+
+
+@jobstamped(ttl=90, env=["HOME"])
+def listing(path: str) -> list[str]:
+    return [path]
+
+
+@jobstamped(ttl=1.5)
+async def fetch(url: str, *, retries: int = 3) -> bytes:
+    return url.encode()
+
+
+async def use_fetch() -> None:
+    # The awaitable return type of an async def is kept through the decorator.
+    pending: Coroutine[Any, Any, bytes] = fetch("https://example.com")
+    assert_type(await pending, bytes)
+    assert_type(await fetch("https://example.com", retries=1), bytes)
+    assert_type(await fetch.refresh("https://example.com"), bytes)
+    assert_type(fetch.out_of_date("https://example.com"), str | None)
+    assert_type(fetch.key("https://example.com"), StampKey)
+    assert_type(fetch.clear(), int)
+    assert_type(fetch.stats(), Stats)
+
+
+done: subprocess.CompletedProcess[bytes] = compile_file("a.c")
+redone: subprocess.CompletedProcess[bytes] = compile_file.refresh("a.c")
+removed: int = compile_file.clear()
+stats: Stats = listing.stats()
+hits: int = stats.hits
+misses: int = stats.misses
+runs: int = stats.runs
+saved: float = stats.time_saved
+rate: float = stats.hit_rate
+environment: tuple[tuple[str, str | None], ...] = listing.key("a").environment
+
+pruned: Pruned = prune(max_size=1 << 30)
+pruned_old: Pruned = prune("stamps", older_than=datetime.timedelta(days=7))
+pruned_big: Pruned = prune(Path("stamps"), older_than=3600.0, max_size=500 << 20)
+freed: int = pruned.removed_bytes + pruned.output_bytes
+left: int = pruned.left
+failed: tuple[tuple[str, str], ...] = pruned.failed
