@@ -5,13 +5,22 @@ into a stamp and out of it.
 
 A stamp file is::
 
-    MAGIC (7 bytes) | format version (1) | meta length (4) | meta (marshal) |
-    result (pickle) | CRC-32 (4)
+    MAGIC (7 bytes) | format version (1) | payload length (8) | payload |
+    meta length (4) | meta (marshal) | result (pickle) | CRC-32 (4)
 
-The CRC-32 covers everything between the version and itself, the meta length
-included; at the end, it can be computed while a large result is pickled
+The CRC-32 covers the payload length and everything after the payload up to
+itself; at the end, it can be computed while a large result is pickled
 straight into the file. Bytes that are truncated, of another format version
 or fail their checksum are no stamp at all (:class:`StampFormatError`).
+
+The payload is raw bytes kept beside the pickled result, never unpickled and
+never read to load a stamp (a command's output: :mod:`._streams` gives it a
+meaning). It comes first so that it can be written straight into the stamp's
+own temporary file while it is produced (:class:`Spool`), before anything
+else of the stamp is known; its own CRC-32 is in the meta, and its reader
+checks it before using a byte of it. Function stamps have an empty payload.
+The meta also holds *about*, plain data describing the call for listings,
+which :func:`read_head` reads without the rest.
 
 This module knows bytes only: not where stamps live (:mod:`._store`), nor
 whether one is fresh (:mod:`._freshness`).
@@ -36,8 +45,10 @@ except ImportError:  # pragma: no cover - other interpreters
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import mmap
+    from collections.abc import Iterator
     from typing import Any, BinaryIO
 
+    from ._fs import AtomicFile
     from ._methods import Fingerprint
 
     Dependencies = tuple[tuple[str, Fingerprint | None], ...]
@@ -47,12 +58,18 @@ if TYPE_CHECKING:
 MAGIC = b"JOBSTMP"
 # 2: the checksum also covers the meta length.
 # 3: the checksum moved to the end of the file.
-# 4: stamps record how long their run took (duration_ns).
+# 4: stamps record how long their run took (duration_ns), what describes
+#    the call (about), and may hold a payload.
 FORMAT_VERSION = 4
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
-_HEADER_SIZE = len(_HEADER) + 4
+# The header: magic, version and the payload's length.
+_HEADER_SIZE = len(_HEADER) + 8
 _TRAILER_SIZE = 4
 _MARSHAL_VERSION = 4
+# The mode recorded for a listed output that the run did not write.
+NOT_WRITTEN = -1
+# Payloads are copied in chunks of this many bytes.
+_CHUNK = 1 << 20
 
 # Part of every key: a stamp is only ever read by the same stamp format and
 # the same Python (pickles of one minor version may not load in another).
@@ -66,9 +83,20 @@ _LARGE_BYTES = 1024 * 1024
 class Stamp:
     """
     What one run of a job saw and returned.
+
+    A *result* given as an :class:`Attached` brings its *about* and
+    *payload* along.
     """
 
-    __slots__ = ("created_ns", "dependencies", "duration_ns", "outputs", "result")
+    __slots__ = (
+        "about",
+        "created_ns",
+        "dependencies",
+        "duration_ns",
+        "outputs",
+        "payload",
+        "result",
+    )
 
     def __init__(
         self,
@@ -76,8 +104,12 @@ class Stamp:
         duration_ns: int,
         dependencies: Dependencies,
         outputs: Outputs,
-        result: bytes | memoryview | Pickling,
+        result: bytes | memoryview | Pickling | Attached,
+        about: object = None,
+        payload: Payload | None = None,
     ) -> None:
+        if type(result) is Attached:
+            about, payload, result = result.about, result.payload, result.value  # type: ignore[assignment]
         # When the run started (wall clock), and how long the function took.
         self.created_ns = created_ns
         self.duration_ns = duration_ns
@@ -87,6 +119,111 @@ class Stamp:
         # no two callers share one mutable object. (A Pickling only in a
         # stamp on its way to write(); stamps read back always hold bytes.)
         self.result: bytes | memoryview = result  # type: ignore[assignment]
+        # Plain data (marshal's types) describing the call, for listings.
+        self.about = about
+        self.payload = payload
+
+
+class Attached:
+    """
+    A result with what its stamp keeps beside the pickled *value*: *about*
+    (plain data describing the call, for listings) and a *payload* (raw
+    bytes, a :class:`Spool` while a run writes them).
+
+    A function that returns one has *value* pickled and the rest stored
+    beside it; :func:`unpickled` gives one back for a stamp with a payload.
+    """
+
+    __slots__ = ("about", "payload", "value")
+
+    def __init__(
+        self, value: object, about: object = None, payload: Payload | None = None
+    ) -> None:
+        self.value = value
+        self.about = about
+        self.payload = payload
+
+
+class PayloadChangedError(OSError):
+    """
+    A payload copied from a stamp file did not match its checksum: the file
+    was replaced or damaged meanwhile.
+    """
+
+
+class Payload:
+    """
+    The raw bytes of a stamp: *size*, their CRC-32, and where they are.
+
+    Read from a stamp held in memory, *data* is a view of them; read from a
+    mapped or partly read file it is None, and they are read from the stamp
+    file (whose path the reader knows) at :data:`PAYLOAD_OFFSET`.
+    """
+
+    __slots__ = ("crc", "data", "path", "size")
+
+    def __init__(
+        self,
+        size: int,
+        crc: int,
+        data: memoryview | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.size = size
+        self.crc = crc
+        self.data = data
+        # The stamp file holding the bytes, when known.
+        self.path = path
+
+
+class Spool(Payload):
+    """
+    A payload being written straight into the temporary file of the stamp
+    that will hold it (*atomic*, an :class:`~._fs.AtomicFile` beside
+    *path*), after room for the header: saving that stamp at *path*
+    finishes this file and renames it into place, with no copy.
+
+    A write that fails (disk full) is kept as *error*, and raised when the
+    stamp is written, so that the stamp is not.
+    """
+
+    __slots__ = ("atomic", "error")
+
+    def __init__(self, atomic: AtomicFile | None, path: str) -> None:
+        super().__init__(0, 0, None, path)
+        self.atomic = atomic
+        self.error: OSError | None = None
+        if atomic is not None:
+            self._write(bytes(_HEADER_SIZE))
+
+    @classmethod
+    def failed(cls, error: OSError, path: str) -> Spool:
+        """
+        A spool that could not even be opened.
+        """
+        spool = cls(None, path)
+        spool.error = error
+        return spool
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.error is None:
+            self._write(data)
+            self.size += len(data)
+            self.crc = zlib.crc32(data, self.crc)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        assert self.atomic is not None
+        try:
+            self.atomic.file.write(data)
+        except OSError as e:
+            self.error = e
+
+    def discard(self) -> None:
+        """
+        Remove the file, unless a stamp took it.
+        """
+        if self.atomic is not None:
+            self.atomic.__exit__(None, None, None)
 
 
 class Pickling:
@@ -116,18 +253,23 @@ def pickled(result: object) -> bytes | Pickling:
     """
     if (type(result) is bytes or type(result) is bytearray) and len(result) > (1 << 20):
         return Pickling(result)
+    if type(result) is Attached:
+        return Attached(pickled(result.value), result.about, result.payload)  # type: ignore[return-value]
     return pickle.dumps(result, protocol=-1)  # -1: the highest protocol
 
 
 def unpickled(stamp: Stamp) -> object:
     """
     The result *stamp* holds, a new object on every call (no two callers
-    share one mutable result).
+    share one mutable result); an :class:`Attached` when it has a payload.
 
     Raises:
         Exception: whatever unpickling raises (say, its class was renamed).
     """
-    return pickle.loads(stamp.result)
+    value = pickle.loads(stamp.result)
+    if stamp.payload is None:
+        return value
+    return Attached(value, stamp.about, stamp.payload)
 
 
 class StampFormatError(ValueError):
@@ -136,31 +278,51 @@ class StampFormatError(ValueError):
     """
 
 
-def pack(stamp: Stamp) -> tuple[bytes, bytes, bytes | memoryview, bytes]:
+def pack(stamp: Stamp) -> tuple[bytes | memoryview, ...]:
     """
-    The header, meta, result and trailer sections of *stamp*'s file, in
-    order: joined, they are the file.
+    The sections of *stamp*'s file, in order: joined, they are the file.
+
+    For stamps small enough to hold in memory; :func:`write` streams.
     """
     result: object = stamp.result
     if isinstance(result, Pickling):  # whole, here; write() needs no copy
         result = pickle.dumps(result.value, protocol=-1)
     assert isinstance(result, bytes | memoryview)
-    header = _header(stamp)
-    checksum = zlib.crc32(result, zlib.crc32(memoryview(header)[len(_HEADER) :]))
-    return (
-        header[: len(_HEADER)],
-        header[len(_HEADER) :],
-        result,
-        checksum.to_bytes(4, "big"),
-    )
+    payload = stamp.payload
+    size = 0 if payload is None else payload.size
+    data: bytes | memoryview = b""
+    if payload is not None:
+        data = payload.data if payload.data is not None else _read_payload(payload)
+    prefix = _HEADER + size.to_bytes(8, "big")
+    meta = _meta(stamp)
+    checksum = zlib.crc32(result, zlib.crc32(meta, zlib.crc32(prefix[len(_HEADER) :])))
+    return (prefix, data, meta, result, checksum.to_bytes(4, "big"))
 
 
 def write(file: BinaryIO, stamp: Stamp) -> None:
     """
     Write *stamp*'s file to *file*, pickling a :class:`Pickling` result
-    straight into it.
+    straight into it; a :class:`Spool` payload already in *file* is left
+    where it is, and any other payload is copied.
+
+    Raises:
+        OSError: the payload could not be spooled (:attr:`Spool.error`), or
+            changed while it was copied (:class:`PayloadChangedError`).
     """
-    writer = _ChecksumWriter(file, _header(stamp))
+    payload = stamp.payload
+    size = 0 if payload is None else payload.size
+    prefix = _HEADER + size.to_bytes(8, "big")
+    if isinstance(payload, Spool) and payload.error is not None:
+        raise payload.error
+    if isinstance(payload, Spool) and payload.atomic and payload.atomic.file is file:
+        file.seek(0)
+        file.write(prefix)
+        file.seek(_HEADER_SIZE + size)
+    else:
+        file.write(prefix)
+        if payload is not None:
+            _copy_payload(payload, file)
+    writer = _ChecksumWriter(file, _meta(stamp), zlib.crc32(prefix[len(_HEADER) :]))
     result: object = stamp.result
     if isinstance(result, Pickling):
         pickle.dump(result.value, writer, protocol=-1)
@@ -169,13 +331,67 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
     file.write(writer.checksum.to_bytes(4, "big"))
 
 
-def _header(stamp: Stamp) -> bytes:
-    # Everything before the result: magic, version, meta length and meta.
+# Where a stamp's payload starts in its file.
+PAYLOAD_OFFSET = _HEADER_SIZE
+
+
+def _copy_payload(payload: Payload, file: BinaryIO) -> None:
+    if payload.data is not None:
+        file.write(payload.data)
+        return
+    crc = 0
+    for chunk in payload_chunks(payload):
+        crc = zlib.crc32(chunk, crc)
+        file.write(chunk)
+    if crc != payload.crc:
+        raise PayloadChangedError(f"the payload of {payload.path} changed")
+
+
+def payload_chunks(payload: Payload) -> Iterator[memoryview]:
+    """
+    The bytes of *payload*, read from its stamp file in chunks (its checksum
+    is the caller's to check).
+
+    Raises:
+        OSError: the file can't be read, or is shorter than the payload.
+    """
+    if payload.path is None:
+        raise FileNotFoundError("a payload without data names no stamp file")
+    buffer = bytearray(min(_CHUNK, max(payload.size, 1)))
+    view = memoryview(buffer)
+    with open(payload.path, "rb", buffering=0) as source:
+        source.seek(PAYLOAD_OFFSET)
+        left = payload.size
+        while left:
+            read = source.readinto(view[: min(left, len(view))])
+            if not read:
+                raise PayloadChangedError(f"the payload of {payload.path} is cut")
+            left -= read
+            yield view[:read]
+
+
+def _read_payload(payload: Payload) -> bytes:
+    data = b"".join(bytes(chunk) for chunk in payload_chunks(payload))
+    if zlib.crc32(data) != payload.crc:
+        raise PayloadChangedError(f"the payload of {payload.path} changed")
+    return data
+
+
+def _meta(stamp: Stamp) -> bytes:
+    # The meta length and the meta: everything of the stamp but its result.
+    payload = stamp.payload
     meta = marshal.dumps(
-        (stamp.created_ns, stamp.duration_ns, stamp.dependencies, stamp.outputs),
+        (  # type: ignore[arg-type]  # about is marshal's types by contract
+            stamp.created_ns,
+            stamp.duration_ns,
+            stamp.dependencies,
+            stamp.outputs,
+            stamp.about,
+            None if payload is None else payload.crc,
+        ),
         _MARSHAL_VERSION,
     )
-    return _HEADER + len(meta).to_bytes(4, "big") + meta
+    return len(meta).to_bytes(4, "big") + meta
 
 
 def is_stamp(head: bytes) -> bool:
@@ -188,42 +404,101 @@ def is_stamp(head: bytes) -> bool:
 
 def unpack(data: bytes | memoryview | mmap.mmap) -> Stamp:
     """
-    The stamp whose file holds *data*; its result is a view into *data*.
+    The stamp whose file holds *data*; its result is a view into *data*, and
+    so is its payload's *data* unless *data* is a map of the file (a payload
+    is then read from the file, not through the map).
 
     Raises:
         StampFormatError: *data* is not an intact stamp of this format.
     """
     view = memoryview(data)
-    if len(view) < _HEADER_SIZE + _TRAILER_SIZE or bytes(view[:7]) != MAGIC:
+    if len(view) < _HEADER_SIZE or bytes(view[:7]) != MAGIC:
         raise StampFormatError("not a stamp file (bad magic or truncated header)")
     if view[7] != FORMAT_VERSION:
         raise StampFormatError(f"stamp format version {view[7]}, not {FORMAT_VERSION}")
+    size = int.from_bytes(view[8:_HEADER_SIZE], "big")
+    start = _HEADER_SIZE + size
     end = len(view) - _TRAILER_SIZE
-    checksum = int.from_bytes(view[end:], "big")
-    meta_end = _HEADER_SIZE + int.from_bytes(view[8:12], "big")
-    if meta_end > end or zlib.crc32(view[8:end]) != checksum:
+    if start + 4 > end:
         raise StampFormatError("checksum mismatch (truncated or corrupt)")
+    checksum = int.from_bytes(view[end:], "big")
+    meta_end = start + 4 + int.from_bytes(view[start : start + 4], "big")
+    if (
+        meta_end > end
+        or zlib.crc32(view[start:end], zlib.crc32(view[8:_HEADER_SIZE])) != checksum
+    ):
+        raise StampFormatError("checksum mismatch (truncated or corrupt)")
+    created_ns, duration_ns, dependencies, outputs, about, crc = _loads(
+        view[start + 4 : meta_end]
+    )
+    payload = None
+    if crc is not None:
+        held = isinstance(data, bytes | bytearray | memoryview)
+        payload = Payload(size, crc, view[_HEADER_SIZE:start] if held else None)
+    return Stamp(
+        created_ns,
+        duration_ns,
+        dependencies,
+        outputs,
+        view[meta_end:end],
+        about,
+        payload,
+    )
+
+
+def _loads(meta: bytes | memoryview) -> tuple[Any, ...]:
     try:
-        created_ns, duration_ns, dependencies, outputs = marshal.loads(
-            view[_HEADER_SIZE:meta_end]
-        )
+        fields = marshal.loads(meta)
+        if type(fields) is not tuple or len(fields) != 6:
+            raise ValueError("not the meta of this format")
     except (EOFError, ValueError, TypeError) as e:
         raise StampFormatError(f"unreadable metadata: {e}") from None
-    return Stamp(created_ns, duration_ns, dependencies, outputs, view[meta_end:end])
+    return fields
+
+
+def read_head(file: BinaryIO) -> Stamp:
+    """
+    The stamp in *file* without its result (left empty) or its payload's
+    bytes: what listings need, read in two or three small reads whatever the
+    stamp's size. The checksum can't be checked without the rest, so the
+    fields are as found.
+
+    Raises:
+        StampFormatError: *file* is not a stamp of this format.
+        OSError: it can't be read.
+    """
+    head = file.read(_HEADER_SIZE)
+    if len(head) < _HEADER_SIZE or head[:7] != MAGIC:
+        raise StampFormatError("not a stamp file (bad magic or truncated header)")
+    if head[7] != FORMAT_VERSION:
+        raise StampFormatError(f"stamp format version {head[7]}, not {FORMAT_VERSION}")
+    size = int.from_bytes(head[8:], "big")
+    file.seek(_HEADER_SIZE + size)
+    block = file.read(4096)
+    length = int.from_bytes(block[:4], "big")
+    if len(block) < 4 + length:
+        block += file.read(4 + length - len(block))
+        if len(block) < 4 + length:
+            raise StampFormatError("checksum mismatch (truncated or corrupt)")
+    created_ns, duration_ns, dependencies, outputs, about, crc = _loads(
+        block[4 : 4 + length]
+    )
+    payload = None if crc is None else Payload(size, crc)
+    return Stamp(created_ns, duration_ns, dependencies, outputs, b"", about, payload)
 
 
 class _ChecksumWriter:
     """
-    Writes to *file* what comes after *header*, keeping the CRC-32 of all
-    of it but the magic and version.
+    Writes to *file* the meta and what comes after it, keeping their CRC-32
+    on from *checksum*.
     """
 
     __slots__ = ("checksum", "file")
 
-    def __init__(self, file: Any, header: bytes) -> None:
+    def __init__(self, file: Any, meta: bytes, checksum: int) -> None:
         self.file = file
-        file.write(header)
-        self.checksum = zlib.crc32(memoryview(header)[len(_HEADER) :])
+        file.write(meta)
+        self.checksum = zlib.crc32(meta, checksum)
 
     def write(self, data: Any) -> int:
         if len(data) > _LARGE_BYTES:

@@ -22,7 +22,7 @@ import stat as stat_module
 
 from . import _fs, _log
 from ._key import blake2b
-from ._stampfile import Stamp, StampFormatError, is_stamp, unpack, write
+from ._stampfile import Spool, Stamp, StampFormatError, is_stamp, unpack, write
 from .exceptions import CacheDirError, UnsafeCacheDirError
 
 TYPE_CHECKING = False
@@ -143,6 +143,8 @@ class DirectoryStore:
         except FileNotFoundError:
             return None
         stamp = unpack(data)
+        if stamp.payload is not None:
+            stamp.payload.path = path  # read from there when not in memory
         if len(stamp.result) <= _REMEMBER_BYTES and len(data) <= _REMEMBER_FILE_BYTES:
             if (
                 len(self._recent) >= _REMEMBER_COUNT
@@ -239,7 +241,15 @@ class DirectoryStore:
             OSError: it could not be written; nothing is left behind.
         """
         self.prepare(path)
-        with _fs.AtomicFile(path, 0o600) as temporary:
+        spool = stamp.payload
+        # A payload spooled beside the stamp is already in its file: finish
+        # that file rather than copy it.
+        temporary = (
+            spool.atomic
+            if isinstance(spool, Spool) and spool.atomic and spool.path == path
+            else _fs.AtomicFile(path, 0o600)
+        )
+        with temporary:
             write(temporary.file, stamp)
             temporary.commit()
         self._recent.pop(path, None)
@@ -335,6 +345,22 @@ def read_stamp(path: str) -> Stamp:
     """
     with open(path, "rb") as file:
         return unpack(file.read())
+
+
+def read_head(path: str) -> Stamp:
+    """
+    The stamp in the file at *path* without its result or its payload's
+    bytes (:func:`._stampfile.read_head`): a few small reads, whatever its
+    size, and nothing unpickled.
+
+    Raises:
+        StampFormatError: the file is not a stamp of this format.
+        OSError: it can't be read.
+    """
+    from ._stampfile import read_head as read
+
+    with open(path, "rb") as file:
+        return read(file)
 
 
 def remove_stamp(path: str, root: str) -> None:
