@@ -24,7 +24,7 @@ from . import _config, _log, _methods, _paths
 from ._freshness import Call, Miss, stale
 from ._key import KeyBuilder
 from ._lock import StampLock
-from ._stampfile import KEY_CONTEXT, Stamp, pickled, unpickled
+from ._stampfile import KEY_CONTEXT, NOT_WRITTEN, Stamp, pickled, unpickled
 from ._store import DirectoryStore, cache_dir_error
 from .exceptions import CacheDirError, UnpicklableResultError
 
@@ -66,6 +66,7 @@ class Job:
         "_dependencies",
         "_outputs",
         "cache_dir",
+        "describe",
         "func",
         "keys",
         "method",
@@ -93,6 +94,8 @@ class Job:
         root: str | os.PathLike[str] | None = None,
         restore_outputs: bool = False,
         ignore: Iterable[str] = (),
+        describe: Callable[[tuple[object, ...], Mapping[str, object]], str]
+        | None = None,
     ) -> None:
         if not callable(func):
             raise TypeError(f"jobstamps can only cache callables, not {func!r}")
@@ -122,6 +125,17 @@ class Job:
             raise TypeError(f"jobstamps: root must be a path, not {root!r}")
         self.root = None if root is None else os.fspath(root)
         self.restore_outputs = restore_outputs
+        # How debug lines and warnings name a call (default: short_call).
+        self.describe = describe
+
+    def label(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
+        """
+        The call as debug lines and warnings name it: the function and a
+        short form of its arguments, or what *describe* says.
+        """
+        if self.describe is not None:
+            return self.describe(args, kwargs)
+        return _log.short_call(self.keys.function, args, kwargs)
 
     def call(
         self,
@@ -149,11 +163,12 @@ class Job:
                 result is returned but not stamped.
         """
         if _config.disabled():
-            _log.debug(
-                "%s: running, caching is disabled (%s)",
-                self.keys.function,
-                DISABLED_REASON,
-            )
+            if _log.enabled():
+                _log.debug(
+                    "%s: running, caching is disabled (%s)",
+                    self.label(args, kwargs),
+                    DISABLED_REASON,
+                )
             return self.func(*args, **kwargs)
         store, call = self._locate(args, kwargs, dependencies, outputs)
         method = self._method()
@@ -161,20 +176,32 @@ class Job:
         # driver's import alone costs more than a local hit.
         remote = None
         if force:
-            _log.debug("%s: running, forced", self.keys.function)
+            if _log.enabled():
+                _log.debug("%s: running, forced", self.label(args, kwargs))
         else:
             result, miss = self._local(store, call, method, max_age_ns)
             if miss is None:
-                _log.debug("%s: hit, using %s", self.keys.function, call.path)
+                if _log.enabled():
+                    _log.debug("%s: hit, using %s", self.label(args, kwargs), call.path)
                 return result
             remote = self._remote()
             if remote is not None:
                 result, fetched = self._fetch(remote, store, call, max_age_ns)
                 if fetched is None:
+                    if _log.enabled():
+                        _log.debug(
+                            "%s: hit, using the stamp from %s",
+                            self.label(args, kwargs),
+                            remote.url,
+                        )
                     return result
-            _log.debug(
-                "%s: running, %s: %s", self.keys.function, miss.reason, miss.path
-            )
+            if _log.enabled():
+                _log.debug(
+                    "%s: running, %s: %s",
+                    self.label(args, kwargs),
+                    miss.reason,
+                    miss.path,
+                )
         result, stamp = self._run(
             store, call, args, kwargs, method, max_age_ns, force, keep
         )
@@ -224,7 +251,15 @@ class Job:
         _, miss = self._decide(
             store, call, stamp, self._method(), max_age_ns, self._remote, dry_run=True
         )
-        return None if miss is None else (miss.path, miss.reason)
+        if miss is None:
+            return None
+        if (
+            miss.reason == "output missing"
+            and stamp is not None
+            and any(r[0] == miss.path and r[2] == NOT_WRITTEN for r in stamp.outputs)
+        ):
+            return miss.path, "output not written by the last run"
+        return miss.path, miss.reason
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
         return self.keys.key(args, kwargs)
@@ -361,11 +396,12 @@ class Job:
             if not force:
                 result, miss = self._local(store, call, method, max_age_ns)
                 if miss is None:
-                    _log.debug(
-                        "%s: hit, using %s (written while waiting)",
-                        self.keys.function,
-                        call.path,
-                    )
+                    if _log.enabled():
+                        _log.debug(
+                            "%s: hit, using %s (written while waiting)",
+                            self.label(args, kwargs),
+                            call.path,
+                        )
                     return result, None
             # Fingerprints come first, so an edit made while the job runs shows
             # up as a change next time.
@@ -376,12 +412,24 @@ class Job:
             started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)
             duration_ns = time.perf_counter_ns() - started
+            for output in call.outputs:
+                if not os.path.exists(output) and _log.enabled():
+                    _log.debug(
+                        "%s: output %s was not written by the run",
+                        self.label(args, kwargs),
+                        output,
+                    )
             if keep is not None and not keep(result):
-                _log.debug("%s: result not kept, so not stamped", self.keys.function)
+                if _log.enabled():
+                    _log.debug(
+                        "%s: result not kept, so not stamped",
+                        self.label(args, kwargs),
+                    )
                 return result, None
             if writable is not None:
                 _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {writable}",
+                    f"could not write the stamp of {self.label(args, kwargs)}: "
+                    f"{writable}",
                     stacklevel=4,
                 )
                 return result, None
@@ -412,18 +460,25 @@ class Job:
                 store.save(call.path, stamp)
             except OSError as e:
                 _log.warn(
-                    f"could not write the stamp of {self.keys.function}: {e}",
+                    f"could not write the stamp of {self.label(args, kwargs)}: {e}",
                     stacklevel=4,
                 )
                 return result, None
             return result, stamp
 
     def _record_outputs(self, store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
+        # An output the run did not write is recorded as such, for why().
         if not self.restore_outputs:
-            return tuple((path, None, 0) for path in outs)
+            return tuple(
+                (path, None, 0 if os.path.exists(path) else NOT_WRITTEN)
+                for path in outs
+            )
         from . import _outputs
 
-        return _outputs.record(store.root, outs)
+        return tuple(
+            (path, digest, mode if digest else NOT_WRITTEN)
+            for path, digest, mode in _outputs.record(store.root, outs)
+        )
 
     def _remote(self) -> RemoteStore | None:
         if self.remote is None and not _config.store_url():
@@ -465,7 +520,13 @@ def _refresh(
     # The files were verified unchanged by content; recording their new stat
     # lets the next check skip reading them. Losing this write costs nothing.
     refreshed = Stamp(
-        stamp.created_ns, stamp.duration_ns, deps, stamp.outputs, stamp.result
+        stamp.created_ns,
+        stamp.duration_ns,
+        deps,
+        stamp.outputs,
+        stamp.result,
+        stamp.about,
+        stamp.payload,
     )
     try:
         store.save(path, refreshed)
