@@ -225,16 +225,69 @@ class TestFailures:
         assert 1 == len(lines(result.stderr))
 
     def test_reader_goes_away(self, env):
-        """`jobstamp ... | head -1` prints no error, and the whole output is stored."""
-        pipeline = f"{' '.join(JOBSTAMP)} -- seq 200000 | head -1"
-        results = [
-            subprocess.run(pipeline, shell=True, capture_output=True, env=env.environ)
-            for _ in range(2)
-        ]
+        """`jobstamp -- yes | head -1` ends at once, as a pipeline member: 141, no error, nothing stored."""
+        pipeline = f"{' '.join(JOBSTAMP)} -- yes | head -1; echo ${{PIPESTATUS[0]}} >&2"
+        result = subprocess.run(
+            ["bash", "-c", pipeline],
+            capture_output=True,
+            env=env.environ,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
 
-        assert [(b"1\n", b"")] * 2 == [(r.stdout, r.stderr) for r in results]
-        assert "seq 200000" in env.run("cache", "ls").stdout.decode()
-        assert b"200000\n" == env.run("--", "seq", "200000").stdout[-7:]
+        assert (b"y\n", b"141\n") == (result.stdout, result.stderr)
+        assert [] == env.stamp_files()
+
+    def test_stderr_reader_goes_away(self, env):
+        """A closed stderr is passed on to the command the same way."""
+        pipeline = (
+            f"{' '.join(JOBSTAMP)} -- sh -c 'yes >&2' 2>&1 >/dev/null | head -1;"
+            " echo ${PIPESTATUS[0]}"
+        )
+        result = subprocess.run(
+            ["bash", "-c", pipeline], capture_output=True, env=env.environ, timeout=20
+        )
+
+        assert (b"y\n141\n", b"") == (result.stdout, result.stderr)
+        assert [] == env.stamp_files()
+
+    def test_command_that_handles_epipe_exits_with_its_own_status(self, env):
+        """A command that catches the closed pipe itself exits with its own status."""
+        code = (
+            "import signal, sys\n"
+            "signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n"
+            "try:\n"
+            "    while True:\n"
+            "        sys.stdout.write('x' * 65536 + '\\n'); sys.stdout.flush()\n"
+            "except BrokenPipeError:\n"
+            "    sys.stderr.close(); sys.exit(7)\n"
+        )
+        pipeline = (
+            f"{' '.join(JOBSTAMP)} -- {sys.executable} -c \"$CODE\" | head -c 1 >/dev/null;"
+            " echo ${PIPESTATUS[0]}"
+        )
+        result = subprocess.run(
+            ["bash", "-c", pipeline],
+            capture_output=True,
+            env=dict(env.environ, CODE=code),
+            timeout=20,
+        )
+
+        assert b"7\n" == result.stdout
+        assert [] == env.stamp_files()
+
+    def test_hit_replayed_into_a_closed_pipe(self, env):
+        """A hit whose reader goes away ends with 141, no traceback and no noise at exit."""
+        env.run("--", "seq", "300000")
+        pipeline = (
+            f"{' '.join(JOBSTAMP)} -- seq 300000 | head -1; echo ${{PIPESTATUS[0]}} >&2"
+        )
+        result = subprocess.run(
+            ["bash", "-c", pipeline], capture_output=True, env=env.environ, timeout=20
+        )
+
+        assert (b"1\n", b"141\n") == (result.stdout, result.stderr)
+        assert 1 == len(env.stamp_files())
 
     def test_killed_by_signal(self, env):
         """A command killed by a signal exits 128+N and is not stored."""
@@ -378,7 +431,8 @@ class TestFreshness:
 
         assert 1 == env.count
         assert [0, 0, 0] == [r.returncode for r in (before, fresh, gone)]
-        assert before.stdout.startswith(b"would run: no stamp: ")
+        assert before.stdout.startswith(b"would run: no stored result yet: ")
+        assert before.stdout.rstrip().endswith(os.path.basename(env.stamp_files()[0]).encode())
         assert fresh.stdout.startswith(b"up to date: ")
         assert f"would run: dependency missing: {dep}\n".encode() == gone.stdout
 
