@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobstamps import _stampfile
-from jobstamps._stampfile import MAGIC, Payload, Stamp, pack
+from jobstamps._stampfile import Payload, Stamp, pack
 from jobstamps._streams import (
     STDERR,
     STDOUT,
