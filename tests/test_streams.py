@@ -268,3 +268,66 @@ class TestMemory:
         assert took < 20
         assert "200 entries, 2.0T in" in listing
         assert "big 199" in listing
+
+
+def test_publishing_a_large_result_streams(env):
+    """A 512 MiB output is published to a remote store signed, without being held in memory."""
+    import hmac
+
+    from jobstamps.remote._sealed import _SIGNED_HEADER, _mac
+
+    secret = "s" * 32
+    remote = env.tmp / "remote"
+    size = 512 * MIB
+    env.environ.update(
+        JOBSTAMPS_SECRET=secret, JOBSTAMPS_STORE=f"file://{remote}", JOBSTAMPS_ROOT=str(env.tmp)
+    )
+    try:
+        used, code = peak(env, "--use-hashes", "--", "head", "-c", str(size), "/dev/zero")
+        (entry,) = [p for p in remote.rglob("*") if p.is_file()]
+        key = str(entry.relative_to(remote))
+        mac = _mac(secret.encode(), key)
+        with open(entry, "rb") as file:
+            header = file.read(len(_SIGNED_HEADER) + 32)
+            while chunk := file.read(MIB):
+                mac.update(chunk)
+        stored = entry.stat().st_size
+    finally:
+        shutil.rmtree(env.stamps, ignore_errors=True)
+        shutil.rmtree(remote, ignore_errors=True)
+
+    assert 0 == code
+    assert used < 100, f"{used:.0f} MiB publishing {size >> 20} MiB"
+    assert size < stored < size + MIB
+    assert _SIGNED_HEADER == header[: len(_SIGNED_HEADER)]
+    assert hmac.compare_digest(header[len(_SIGNED_HEADER) :], mac.digest())
+
+
+@pytest.mark.parametrize("size", [10, 3 * MIB])
+def test_remote_hit_replays_the_output(env, size):
+    """Another machine (an empty cache) replays the output fetched from the store, in order."""
+    env.environ.update(
+        JOBSTAMPS_SECRET="s" * 32,
+        JOBSTAMPS_STORE=f"file://{env.tmp / 'remote'}",
+        JOBSTAMPS_ROOT=str(env.tmp),
+    )
+    code = (
+        "import sys, time\n"
+        f"sys.stdout.write('o' * {size}); sys.stdout.flush(); time.sleep(0.1)\n"
+        "sys.stderr.write('e'); sys.stderr.flush(); time.sleep(0.1)\n"
+        "sys.stdout.write('!')\n"
+        f"open({str(env.count_file)!r}, 'a').write('run\\n')\n"
+    )
+    first = env.run("--use-hashes", "--", sys.executable, "-c", code)
+    env.environ["JOBSTAMPS_CACHE_DIR"] = str(env.tmp / "other-machine")
+    fetched = subprocess.run(
+        [*JOBSTAMP, "--use-hashes", "--", sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env.environ,
+        timeout=60,
+    )
+
+    assert (b"o" * size + b"!", b"e") == (first.stdout, first.stderr)
+    assert b"o" * size + b"e!" == fetched.stdout
+    assert 1 == env.count
