@@ -402,8 +402,14 @@ class TestFreshness:
             for data in (b"abc", b"xyz", b"abc")
         ]
 
+        why = [
+            env.run("--why", "--stdin", "--", "upper", input=data).stdout[:19]
+            for data in (b"abc", b"new")
+        ]
+
         assert [b"ABC", b"XYZ", b"ABC"] == [r.stdout for r in results]
         assert 2 == env.count
+        assert [b"up to date: would r", b"would run: no store"] == why
 
     def test_disabled(self, env):
         """With JOBSTAMPS_DISABLED set the command runs every time, and nothing is stored."""

@@ -118,7 +118,7 @@ def _command_main(args: list[str]) -> int:
     )
     stdin = digest = None
     try:
-        if options["stdin"] and not options["dry_run"]:
+        if options["stdin"]:  # keyed by its digest, even for --why
             from ._streams import spool_stdin
 
             stdin, digest = spool_stdin(stamp_directory or _config.default_cache_dir())
