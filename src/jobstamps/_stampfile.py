@@ -13,12 +13,13 @@ itself; at the end, it can be computed while a large result is pickled
 straight into the file. Bytes that are truncated, of another format version
 or fail their checksum are no stamp at all (:class:`StampFormatError`).
 
-The payload is raw bytes kept beside the pickled result, never unpickled and
-never read to load a stamp (a command's output: :mod:`._streams` gives it a
-meaning). It comes first so that it can be written straight into the stamp's
-own temporary file while it is produced (:class:`Spool`), before anything
-else of the stamp is known; its own CRC-32 is in the meta, and its reader
-checks it before using a byte of it. Function stamps have an empty payload.
+The payload (:mod:`._payload`) is raw bytes kept beside the pickled result,
+never unpickled and never read to load a stamp (a command's output:
+:mod:`._streams` gives it a meaning). It comes first so that it can be
+written straight into the stamp's own temporary file while it is produced
+(:class:`Spool`), before anything else of the stamp is known; its own CRC-32
+is in the meta, and its reader checks it before using a byte of it.
+Function stamps have an empty payload.
 The meta also holds *about*, plain data describing the call for listings,
 which :func:`read_head` reads without the rest.
 
@@ -42,13 +43,17 @@ try:
 except ImportError:  # pragma: no cover - other interpreters
     import pickle  # type: ignore[no-redef]
 
+from ._payload import PAYLOAD_OFFSET as PAYLOAD_OFFSET
+from ._payload import Payload as Payload
+from ._payload import PayloadChangedError as PayloadChangedError
+from ._payload import Spool as Spool
+from ._payload import copy, read
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import mmap
-    from collections.abc import Iterator
     from typing import Any, BinaryIO
 
-    from ._fs import AtomicFile
     from ._methods import Fingerprint
 
     Dependencies = tuple[tuple[str, Fingerprint | None], ...]
@@ -63,13 +68,11 @@ MAGIC = b"JOBSTMP"
 FORMAT_VERSION = 4
 _HEADER = MAGIC + bytes([FORMAT_VERSION])
 # The header: magic, version and the payload's length.
-_HEADER_SIZE = len(_HEADER) + 8
+_HEADER_SIZE = PAYLOAD_OFFSET
 _TRAILER_SIZE = 4
 _MARSHAL_VERSION = 4
 # The mode recorded for a listed output that the run did not write.
 NOT_WRITTEN = -1
-# Payloads are copied in chunks of this many bytes.
-_CHUNK = 1 << 20
 
 # Part of every key: a stamp is only ever read by the same stamp format and
 # the same Python (pickles of one minor version may not load in another).
@@ -144,88 +147,6 @@ class Attached:
         self.payload = payload
 
 
-class PayloadChangedError(OSError):
-    """
-    A payload copied from a stamp file did not match its checksum: the file
-    was replaced or damaged meanwhile.
-    """
-
-
-class Payload:
-    """
-    The raw bytes of a stamp: *size*, their CRC-32, and where they are.
-
-    Read from a stamp held in memory, *data* is a view of them; read from a
-    mapped or partly read file it is None, and they are read from the stamp
-    file (whose path the reader knows) at :data:`PAYLOAD_OFFSET`.
-    """
-
-    __slots__ = ("crc", "data", "path", "size")
-
-    def __init__(
-        self,
-        size: int,
-        crc: int,
-        data: memoryview | None = None,
-        path: str | None = None,
-    ) -> None:
-        self.size = size
-        self.crc = crc
-        self.data = data
-        # The stamp file holding the bytes, when known.
-        self.path = path
-
-
-class Spool(Payload):
-    """
-    A payload being written straight into the temporary file of the stamp
-    that will hold it (*atomic*, an :class:`~._fs.AtomicFile` beside
-    *path*), after room for the header: saving that stamp at *path*
-    finishes this file and renames it into place, with no copy.
-
-    A write that fails (disk full) is kept as *error*, and raised when the
-    stamp is written, so that the stamp is not.
-    """
-
-    __slots__ = ("atomic", "error")
-
-    def __init__(self, atomic: AtomicFile | None, path: str) -> None:
-        super().__init__(0, 0, None, path)
-        self.atomic = atomic
-        self.error: OSError | None = None
-        if atomic is not None:
-            self._write(bytes(_HEADER_SIZE))
-
-    @classmethod
-    def failed(cls, error: OSError, path: str) -> Spool:
-        """
-        A spool that could not even be opened.
-        """
-        spool = cls(None, path)
-        spool.error = error
-        return spool
-
-    def write(self, data: bytes | memoryview) -> None:
-        if self.error is None:
-            self._write(data)
-            self.size += len(data)
-            self.crc = zlib.crc32(data, self.crc)
-
-    def _write(self, data: bytes | memoryview) -> None:
-        assert self.atomic is not None
-        try:
-            self.atomic.file.write(data)
-        except OSError as e:
-            self.error = e
-
-    def discard(self) -> None:
-        """
-        Remove the file, unless a stamp took it.
-        """
-        if self.atomic is not None:
-            self.atomic.__exit__(None, None, None)
-
-
 class Pickling:
     """
     A result still to be pickled, which :func:`write` pickles straight into
@@ -292,7 +213,7 @@ def pack(stamp: Stamp) -> tuple[bytes | memoryview, ...]:
     size = 0 if payload is None else payload.size
     data: bytes | memoryview = b""
     if payload is not None:
-        data = payload.data if payload.data is not None else _read_payload(payload)
+        data = payload.data if payload.data is not None else read(payload)
     prefix = _HEADER + size.to_bytes(8, "big")
     meta = _meta(stamp)
     checksum = zlib.crc32(result, zlib.crc32(meta, zlib.crc32(prefix[len(_HEADER) :])))
@@ -321,7 +242,7 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
     else:
         file.write(prefix)
         if payload is not None:
-            _copy_payload(payload, file)
+            copy(payload, file)
     writer = _ChecksumWriter(file, _meta(stamp), zlib.crc32(prefix[len(_HEADER) :]))
     result: object = stamp.result
     if isinstance(result, Pickling):
@@ -329,52 +250,6 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
     else:
         writer.write(result)
     file.write(writer.checksum.to_bytes(4, "big"))
-
-
-# Where a stamp's payload starts in its file.
-PAYLOAD_OFFSET = _HEADER_SIZE
-
-
-def _copy_payload(payload: Payload, file: BinaryIO) -> None:
-    if payload.data is not None:
-        file.write(payload.data)
-        return
-    crc = 0
-    for chunk in payload_chunks(payload):
-        crc = zlib.crc32(chunk, crc)
-        file.write(chunk)
-    if crc != payload.crc:
-        raise PayloadChangedError(f"the payload of {payload.path} changed")
-
-
-def payload_chunks(payload: Payload) -> Iterator[memoryview]:
-    """
-    The bytes of *payload*, read from its stamp file in chunks (its checksum
-    is the caller's to check).
-
-    Raises:
-        OSError: the file can't be read, or is shorter than the payload.
-    """
-    if payload.path is None:
-        raise FileNotFoundError("a payload without data names no stamp file")
-    buffer = bytearray(min(_CHUNK, max(payload.size, 1)))
-    view = memoryview(buffer)
-    with open(payload.path, "rb", buffering=0) as source:
-        source.seek(PAYLOAD_OFFSET)
-        left = payload.size
-        while left:
-            read = source.readinto(view[: min(left, len(view))])
-            if not read:
-                raise PayloadChangedError(f"the payload of {payload.path} is cut")
-            left -= read
-            yield view[:read]
-
-
-def _read_payload(payload: Payload) -> bytes:
-    data = b"".join(bytes(chunk) for chunk in payload_chunks(payload))
-    if zlib.crc32(data) != payload.crc:
-        raise PayloadChangedError(f"the payload of {payload.path} changed")
-    return data
 
 
 def _meta(stamp: Stamp) -> bytes:
