@@ -271,14 +271,14 @@ class TestMemory:
 
 
 def test_publishing_a_large_result_streams(env):
-    """A 512 MiB output is published to a remote store signed, without being held in memory."""
+    """A 256 MiB output is published to a remote store signed, without being held in memory."""
     import hmac
 
     from jobstamps.remote._sealed import _SIGNED_HEADER, _mac
 
     secret = "s" * 32
     remote = env.tmp / "remote"
-    size = 512 * MIB
+    size = 256 * MIB
     env.environ.update(
         JOBSTAMPS_SECRET=secret, JOBSTAMPS_STORE=f"file://{remote}", JOBSTAMPS_ROOT=str(env.tmp)
     )
