@@ -331,3 +331,19 @@ def test_remote_hit_replays_the_output(env, size):
     assert (b"o" * size + b"!", b"e") == (first.stdout, first.stderr)
     assert b"o" * size + b"e!" == fetched.stdout
     assert 1 == env.count
+
+
+def test_hit_appends_to_a_file(env):
+    """A hit replays into an output opened to append (where sendfile refuses) as into any other."""
+    log = env.tmp / "log"
+    log.write_bytes(b"before\n")
+    for _ in range(2):
+        subprocess.run(
+            f"{' '.join(JOBSTAMP)} -- head -c 3000000 /dev/zero >> {log}",
+            shell=True,
+            env=env.environ,
+            check=True,
+            timeout=60,
+        )
+
+    assert b"before\n" + bytes(6000000) == log.read_bytes()

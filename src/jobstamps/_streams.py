@@ -65,11 +65,12 @@ class Sink:
     dropped.
     """
 
-    __slots__ = ("_binary", "_decoder", "_fd", "_stream", "closed")
+    __slots__ = ("_binary", "_decoder", "_fd", "_sendfile", "_stream", "closed")
 
     def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
         self._fd = -1
+        self._sendfile = True
         self._binary: BinaryIO | None = None
         self._decoder: object = None
         self.closed = stream is None
@@ -114,7 +115,7 @@ class Sink:
             CorruptOutputError: the file ends early.
         """
         while count and not self.closed:
-            if self._fd >= 0:
+            if self._fd >= 0 and self._sendfile:
                 try:
                     sent = os.sendfile(self._fd, source, offset, count)
                 except BlockingIOError:
@@ -124,7 +125,8 @@ class Sink:
                     if e.errno not in _NO_SENDFILE:
                         self._broken()
                         return False
-                    sent = self._copy(source, offset, min(count, CHUNK))
+                    self._sendfile = False  # say, an output opened to append
+                    continue
             else:
                 sent = self._copy(source, offset, min(count, CHUNK))
             if not sent and not self.closed:
