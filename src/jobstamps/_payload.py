@@ -11,13 +11,12 @@ knows bytes and files; nothing of what a payload means.
 
 from __future__ import annotations
 
-import _thread
 import zlib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import Any, BinaryIO
+    from typing import BinaryIO
 
     from ._fs import AtomicFile
 
@@ -26,11 +25,6 @@ if TYPE_CHECKING:
 PAYLOAD_OFFSET = 16
 # Payloads are read in chunks of this many bytes.
 _CHUNK = 1 << 20
-# Chunks at least this large are checksummed in a second thread while they
-# are written (see write_and_checksum): on a miss of 1 GiB through the
-# spool (scenario 8 of benchmarks/run.py), what the CRC-32 costs overlaps
-# the write instead of adding to it.
-_THREADED = 256 * 1024
 
 
 class PayloadChangedError(OSError):
@@ -95,18 +89,10 @@ class Spool(Payload):
         return spool
 
     def write(self, data: bytes | memoryview) -> None:
-        if self.error is not None:
-            return
-        if len(data) >= _THREADED:
-            assert self.atomic is not None
-            try:
-                self.crc = write_and_checksum(self.atomic.file, data, self.crc)
-            except OSError as e:
-                self.error = e
-        else:
+        if self.error is None:
             self._write(data)
+            self.size += len(data)
             self.crc = zlib.crc32(data, self.crc)
-        self.size += len(data)
 
     def _write(self, data: bytes | memoryview) -> None:
         assert self.atomic is not None
@@ -174,42 +160,3 @@ def read(payload: Payload) -> bytes:
     if zlib.crc32(data) != payload.crc:
         raise PayloadChangedError(f"the payload of {payload.path} changed")
     return data
-
-
-def write_and_checksum(file: Any, data: Any, checksum: int) -> int:
-    """
-    Write *data* to *file* while its CRC-32 is taken on from *checksum* in
-    another thread; the new checksum.
-    """
-    # Both zlib.crc32 and the write let go of the GIL over large buffers: the
-    # checksum is taken in another thread while the data is written. On
-    # scenario 6 of benchmarks/run.py (a 200 MB result) this makes stamping
-    # 40-45% faster than a write after one zlib.crc32 (96-105 ms against
-    # 158-193 ms), which alone would miss the target of 0.5x a plain write
-    # (0.37-0.43x, against 0.72-0.79x). (_thread, not threading: threading
-    # costs an import on every cached `jobstamp` run.)
-    done = _thread.allocate_lock()
-    done.acquire()
-    outcome: list[object] = []
-
-    def crc() -> None:
-        try:
-            outcome.append(zlib.crc32(data, checksum))
-        except BaseException as e:  # pragma: no cover - out of memory, say
-            outcome.append(e)
-        finally:
-            done.release()
-
-    try:
-        _thread.start_new_thread(crc, ())
-    except RuntimeError:  # pragma: no cover - no threads left
-        file.write(data)
-        return zlib.crc32(data, checksum)
-    try:
-        file.write(data)
-    finally:
-        done.acquire()
-    value = outcome[0]
-    if isinstance(value, BaseException):  # pragma: no cover
-        raise value
-    return value  # type: ignore[return-value]
