@@ -94,7 +94,6 @@ def test_encode_pickles_a_pending_result():
 
 def test_payload_and_about_round_trip(tmp_path):
     """A payload and what describes the call come back, the payload checked apart."""
-    import io
     import zlib
 
     from jobstamps._stampfile import PAYLOAD_OFFSET, Payload, read_head
@@ -103,7 +102,13 @@ def test_payload_and_about_round_trip(tmp_path):
     stamp = Stamp(1, 5, (), (), b"result", {"command": ["a"]}, Payload(len(data), zlib.crc32(data), memoryview(data)))
     raw = as_bytes(stamp)
     back = unpack(raw)
-    head = read_head(io.BytesIO(raw))
+    path = tmp_path / "stamp"
+    path.write_bytes(raw)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = read_head(fd)
+    finally:
+        os.close(fd)
 
     assert same(stamp, back)
     assert data == raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + len(data)]

@@ -181,12 +181,15 @@ def _entries(
         born = stat.st_mtime_ns
         command, code, duration, about, name = "?", "?", None, None, None
         try:
-            with open(path, "rb") as file:
-                if not is_stamp(file.read(16)):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                head = os.pread(fd, 4096, 0)
+                if not is_stamp(head):
                     continue  # not ours: never list or delete it
                 if read:
-                    file.seek(0)
-                    stamp = read_head(file)
+                    stamp = read_head(fd, head)
+            finally:
+                os.close(fd)
         except FileNotFoundError:
             continue
         except (OSError, StampFormatError):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import _thread
 import marshal
+import os
 import sys
 import zlib
 
@@ -331,28 +332,30 @@ def _loads(meta: bytes | memoryview) -> tuple[Any, ...]:
     return fields
 
 
-def read_head(file: BinaryIO) -> Stamp:
+def read_head(fd: int, head: bytes = b"") -> Stamp:
     """
-    The stamp in *file* without its result (left empty) or its payload's
-    bytes: what listings need, read in two or three small reads whatever the
-    stamp's size. The checksum can't be checked without the rest, so the
-    fields are as found.
+    The stamp in the file open as *fd* without its result (left empty) or
+    its payload's bytes: what listings need, read in one to three small
+    reads whatever the stamp's size (*head*, the file's first bytes when the
+    caller has read them already, saves one). The checksum can't be checked
+    without the rest, so the fields are as found.
 
     Raises:
-        StampFormatError: *file* is not a stamp of this format.
+        StampFormatError: the file is not a stamp of this format.
         OSError: it can't be read.
     """
-    head = file.read(_HEADER_SIZE)
+    if len(head) < _HEAD_READ:
+        head = os.pread(fd, _HEAD_READ, 0)
     if len(head) < _HEADER_SIZE or head[:7] != MAGIC:
         raise StampFormatError("not a stamp file (bad magic or truncated header)")
     if head[7] != FORMAT_VERSION:
         raise StampFormatError(f"stamp format version {head[7]}, not {FORMAT_VERSION}")
-    size = int.from_bytes(head[8:], "big")
-    file.seek(_HEADER_SIZE + size)
-    block = file.read(4096)
+    size = int.from_bytes(head[8:_HEADER_SIZE], "big")
+    start = _HEADER_SIZE + size
+    block = head[start:] if start + 4 <= len(head) else os.pread(fd, _HEAD_READ, start)
     length = int.from_bytes(block[:4], "big")
     if len(block) < 4 + length:
-        block += file.read(4 + length - len(block))
+        block += os.pread(fd, 4 + length - len(block), start + len(block))
         if len(block) < 4 + length:
             raise StampFormatError("checksum mismatch (truncated or corrupt)")
     created_ns, duration_ns, dependencies, outputs, about, crc = _loads(
@@ -360,6 +363,10 @@ def read_head(file: BinaryIO) -> Stamp:
     )
     payload = None if crc is None else Payload(size, crc)
     return Stamp(created_ns, duration_ns, dependencies, outputs, b"", about, payload)
+
+
+# What read_head reads first: the header, and the meta of most stamps.
+_HEAD_READ = 4096
 
 
 class _ChecksumWriter:

@@ -359,8 +359,11 @@ def read_head(path: str) -> Stamp:
     """
     from ._stampfile import read_head as read
 
-    with open(path, "rb") as file:
-        return read(file)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return read(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_stamp(path: str, root: str) -> None:
