@@ -44,7 +44,14 @@ _FRAME_HEADER = 5
 CHUNK = 1 << 20
 # Errors of sendfile that say "not for this kind of output": copy instead.
 _NO_SENDFILE = frozenset(
-    {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF}
+    {
+        errno.EINVAL,
+        errno.ENOSYS,
+        errno.EOPNOTSUPP,
+        errno.ENOTSUP,
+        errno.EBADF,
+        errno.ENOTSOCK,  # systems whose sendfile writes only to sockets
+    }
 )
 
 
