@@ -18,6 +18,7 @@ import pytest
 
 from jobstamps import _stampfile
 from jobstamps._stampfile import Payload, Stamp, pack
+from jobstamps._stdin import spool_stdin
 from jobstamps._streams import (
     STDERR,
     STDOUT,
@@ -25,7 +26,6 @@ from jobstamps._streams import (
     Sink,
     Tee,
     replay,
-    spool_stdin,
 )
 
 from .test_cli import JOBSTAMP, Env

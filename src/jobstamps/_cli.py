@@ -119,7 +119,7 @@ def _command_main(args: list[str]) -> int:
     stdin = digest = None
     try:
         if options["stdin"]:  # keyed by its digest, even for --why
-            from ._streams import spool_stdin
+            from ._stdin import spool_stdin
 
             stdin, digest = spool_stdin(stamp_directory or _config.default_cache_dir())
             digest = f"sha256:{digest}"
