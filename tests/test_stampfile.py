@@ -122,3 +122,22 @@ def test_function_stamps_have_no_payload():
     back = unpack(as_bytes(sample()))
 
     assert (None, None) == (back.payload, back.about)
+
+
+def test_large_bytes_land_where_their_address_agrees():
+    """A large bytes result is written at a file offset that agrees with its address, modulo 64, and reads back."""
+    import io
+    import pickle
+    import sys
+
+    from jobstamps._stampfile import write
+
+    for extra in range(5):
+        value = os.urandom(2 * 1024 * 1024 + extra)
+        file = io.BytesIO()
+        write(file, Stamp(10**18 + extra, 5, (("d" * extra, None),), (), Pickling(value), {"x": extra}))
+        data = file.getvalue()
+        offset = data.index(value[:64])
+
+        assert 0 == (offset - id(value) - (sys.getsizeof(b"") - 1)) % 64
+        assert value == pickle.loads(unpack(data).result)

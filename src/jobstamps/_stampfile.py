@@ -244,8 +244,11 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
         file.write(prefix)
         if payload is not None:
             copy(payload, file)
-    writer = _ChecksumWriter(file, _meta(stamp), zlib.crc32(prefix[len(_HEADER) :]))
     result: object = stamp.result
+    meta = _meta(stamp)
+    if isinstance(result, Pickling):
+        meta = _meta(stamp, _padding(_HEADER_SIZE + size + len(meta), result.value))
+    writer = _ChecksumWriter(file, meta, zlib.crc32(prefix[len(_HEADER) :]))
     if isinstance(result, Pickling):
         pickle.dump(result.value, writer, protocol=-1)
     else:
@@ -253,8 +256,54 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
     file.write(writer.checksum.to_bytes(4, "big"))
 
 
-def _meta(stamp: Stamp) -> bytes:
-    # The meta length and the meta: everything of the stamp but its result.
+# Where the bytes of a bytes object start, from its id() (CPython); 0 where
+# that is not known.
+_BYTES_DATA = sys.getsizeof(b"") - 1 if sys.implementation.name == "cpython" else 0
+_ALIGNMENT = 64
+
+
+def _padding(offset: int, value: object) -> int:
+    """
+    How many zero bytes to end the meta with, had it ended at *offset*, so
+    that the bytes of a large *value* land in the file at the offset they
+    have in memory, modulo 64: the kernel then copies them into the page
+    cache about twice as fast. Stamping the 200 MB result of scenario 6 of
+    benchmarks/run.py takes 150 to 210 ms without (against 70 to 150 ms for
+    the layout before the payload moved the result by a few bytes), and a
+    plain write of 200 MB from an offset that agrees with its address takes
+    75 ms where one that does not takes 160 ms.
+    """
+    if type(value) is not bytes or not _BYTES_DATA:
+        return 0
+    probe = _Probe()
+    try:
+        pickle.dump(value, probe, protocol=-1)
+    except _Found:
+        return (id(value) + _BYTES_DATA - offset - probe.size) % _ALIGNMENT
+    return 0
+
+
+class _Found(Exception):
+    pass
+
+
+class _Probe:
+    # Counts what pickle writes before the bytes of a large value.
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        if len(data) > _LARGE_BYTES:
+            raise _Found
+        self.size += len(data)
+        return len(data)
+
+
+def _meta(stamp: Stamp, padding: int = 0) -> bytes:
+    # The meta length and the meta: everything of the stamp but its result,
+    # and *padding* zero bytes, which marshal.loads ignores.
     payload = stamp.payload
     meta = marshal.dumps(
         (  # type: ignore[arg-type]  # about is marshal's types by contract
@@ -266,7 +315,7 @@ def _meta(stamp: Stamp) -> bytes:
             None if payload is None else payload.crc,
         ),
         _MARSHAL_VERSION,
-    )
+    ) + bytes(padding)
     return len(meta).to_bytes(4, "big") + meta
 
 
