@@ -1,9 +1,9 @@
 """
 The one place the benchmarks reach into jobstamps' private modules.
 
-Scenario 5 writes its million stamps straight in the stamp file encoding, and
-scenarios 5 and 6 drop the process's stores so that a stamp is read from disk
-again. Private modules move between versions, so every name is looked up by
+Scenario 5 writes its million stamps straight in the stamp file encoding
+(scenario 8 its 10,000 stamps of a command), and scenarios 5 and 6 drop the
+process's stores so that a stamp is read from disk again. Private modules move between versions, so every name is looked up by
 ``_find``, newest location first. Everything else the benchmarks do goes
 through the public API. This module knows no scenario and no timing.
 """
@@ -68,6 +68,44 @@ def stamp_encoder() -> Callable[[int, bytes], bytes]:
         return b"".join(bytes(part) for part in data)  # sections, in order
 
     return encoded
+
+
+def command_stamp_writer() -> tuple[str, Callable[[int, list[str], bytes], bytes]]:
+    """
+    The folder name of the ``jobstamp`` command's stamps, and a function
+    making the bytes of one: created at *created_ns*, for the command line
+    *command*, holding *output* as what it wrote to stdout.
+    """
+    import pickle
+    import zlib
+
+    stampfile = importlib.import_module("jobstamps._stampfile")
+    folder = _find("_store:function_folder")(
+        _find("_key:function_name")(_find("_command:run_command"))
+    )
+
+    def encoded(created_ns: int, command: list[str], output: bytes) -> bytes:
+        frames = bytes((1,)) + len(output).to_bytes(4, "big") + output
+        about = {
+            "command": command,
+            "code": 0,
+            "cwd": None,
+            "env": [],
+            "stdin": None,
+            "ttl_ns": None,
+        }
+        stamp = stampfile.Stamp(
+            created_ns,
+            10**9,
+            (),
+            (),
+            pickle.dumps({"code": 0}, protocol=-1),
+            about,
+            stampfile.Payload(len(frames), zlib.crc32(frames), memoryview(frames)),
+        )
+        return b"".join(bytes(part) for part in stampfile.pack(stamp))
+
+    return folder, encoded
 
 
 def store_dropper() -> Callable[[], None]:

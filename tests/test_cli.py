@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -230,16 +231,69 @@ class TestFailures:
         assert 1 == len(lines(result.stderr))
 
     def test_reader_goes_away(self, env):
-        """`jobstamp ... | head -1` prints no error, and the whole output is stored."""
-        pipeline = f"{' '.join(JOBSTAMP)} -- seq 200000 | head -1"
-        results = [
-            subprocess.run(pipeline, shell=True, capture_output=True, env=env.environ)
-            for _ in range(2)
-        ]
+        """`jobstamp -- yes | head -1` ends at once, as a pipeline member: 141, no error, nothing stored."""
+        pipeline = f"{' '.join(JOBSTAMP)} -- yes | head -1; echo ${{PIPESTATUS[0]}} >&2"
+        result = subprocess.run(
+            ["bash", "-c", pipeline],
+            capture_output=True,
+            env=env.environ,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
 
-        assert [(b"1\n", b"")] * 2 == [(r.stdout, r.stderr) for r in results]
-        assert "seq 200000" in env.run("cache", "ls").stdout.decode()
-        assert b"200000\n" == env.run("--", "seq", "200000").stdout[-7:]
+        assert (b"y\n", b"141\n") == (result.stdout, result.stderr)
+        assert [] == env.stamp_files()
+
+    def test_stderr_reader_goes_away(self, env):
+        """A closed stderr is passed on to the command the same way."""
+        pipeline = (
+            f"{' '.join(JOBSTAMP)} -- sh -c 'yes >&2' 2>&1 >/dev/null | head -1;"
+            " echo ${PIPESTATUS[0]}"
+        )
+        result = subprocess.run(
+            ["bash", "-c", pipeline], capture_output=True, env=env.environ, timeout=20
+        )
+
+        assert (b"y\n141\n", b"") == (result.stdout, result.stderr)
+        assert [] == env.stamp_files()
+
+    def test_command_that_handles_epipe_exits_with_its_own_status(self, env):
+        """A command that catches the closed pipe itself exits with its own status."""
+        code = (
+            "import signal, sys\n"
+            "signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n"
+            "try:\n"
+            "    while True:\n"
+            "        sys.stdout.write('x' * 65536 + '\\n'); sys.stdout.flush()\n"
+            "except BrokenPipeError:\n"
+            "    sys.stderr.close(); sys.exit(7)\n"
+        )
+        pipeline = (
+            f"{' '.join(JOBSTAMP)} -- {sys.executable} -c \"$CODE\" | head -c 1 >/dev/null;"
+            " echo ${PIPESTATUS[0]}"
+        )
+        result = subprocess.run(
+            ["bash", "-c", pipeline],
+            capture_output=True,
+            env=dict(env.environ, CODE=code),
+            timeout=20,
+        )
+
+        assert b"7\n" == result.stdout
+        assert [] == env.stamp_files()
+
+    def test_hit_replayed_into_a_closed_pipe(self, env):
+        """A hit whose reader goes away ends with 141, no traceback and no noise at exit."""
+        env.run("--", "seq", "300000")
+        pipeline = (
+            f"{' '.join(JOBSTAMP)} -- seq 300000 | head -1; echo ${{PIPESTATUS[0]}} >&2"
+        )
+        result = subprocess.run(
+            ["bash", "-c", pipeline], capture_output=True, env=env.environ, timeout=20
+        )
+
+        assert (b"1\n", b"141\n") == (result.stdout, result.stderr)
+        assert 1 == len(env.stamp_files())
 
     def test_killed_by_signal(self, env):
         """A command killed by a signal exits 128+N and is not stored."""
@@ -353,15 +407,30 @@ class TestFreshness:
             for data in (b"abc", b"xyz", b"abc")
         ]
 
+        why = [
+            env.run("--why", "--stdin", "--", "upper", input=data).stdout[:19]
+            for data in (b"abc", b"new")
+        ]
+
         assert [b"ABC", b"XYZ", b"ABC"] == [r.stdout for r in results]
         assert 2 == env.count
+        assert [b"up to date: would r", b"would run: no store"] == why
 
     def test_disabled(self, env):
-        """With JOBSTAMPS_DISABLED set the command runs every time."""
+        """With JOBSTAMPS_DISABLED set the command runs every time, and nothing is stored."""
         for _ in range(2):
             env.run("--", "tool", env={"JOBSTAMPS_DISABLED": "1"})
 
         assert 2 == env.count
+        assert [] == env.stamp_files()
+
+    @pytest.mark.parametrize("value", ["0", "false", "No", "OFF", ""])
+    def test_disabled_off(self, env, value):
+        """JOBSTAMPS_DISABLED=0 (or false, no, off, empty) leaves caching on."""
+        for _ in range(2):
+            env.run("--", "tool", env={"JOBSTAMPS_DISABLED": value})
+
+        assert 1 == env.count
 
     def test_force(self, env):
         """--force runs the command even when its stamp is fresh."""
@@ -383,7 +452,8 @@ class TestFreshness:
 
         assert 1 == env.count
         assert [0, 0, 0] == [r.returncode for r in (before, fresh, gone)]
-        assert before.stdout.startswith(b"would run: no stamp: ")
+        assert before.stdout.startswith(b"would run: no stored result yet: ")
+        assert before.stdout.rstrip().endswith(os.path.basename(env.stamp_files()[0]).encode())
         assert fresh.stdout.startswith(b"up to date: ")
         assert f"would run: dependency missing: {dep}\n".encode() == gone.stdout
 
@@ -483,6 +553,60 @@ class TestUsage:
         assert f"would run: dependency changed: {deps[2]}\n".encode() == result.stdout
 
 
+class TestDebug:
+    def test_lines_name_the_command_line(self, env):
+        """Debug lines name the command line, never jobstamps' own functions."""
+        results = [
+            env.run("--", "tool", "a b", env={"JOBSTAMPS_DEBUG": "1"}) for _ in range(2)
+        ]
+        err = b"".join(r.stderr for r in results).decode()
+
+        assert "jobstamps: tool 'a b': running, no stamp: " in err
+        assert "jobstamps: tool 'a b': hit, using " in err
+        assert not any(
+            line.partition(": ")[2].startswith("jobstamps") for line in err.splitlines()
+        )
+        assert ":run_command" not in err
+
+    def test_lines_name_a_function_with_its_arguments(self, env):
+        """w(1) and w(2) are told apart; long arguments are shortened."""
+        code = (
+            "from jobstamps import jobstamped\n"
+            "@jobstamped\n"
+            "def w(x, y='y'):\n"
+            "    return x\n"
+            "w(1); w(2); w(1); w('z' * 1000, y=[1, 2])\n"
+        )
+        err = subprocess.run(
+            [sys.executable, "-c", code],
+            env=dict(env.environ, JOBSTAMPS_DEBUG="yes"),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+
+        assert "jobstamps: __main__:w(1): running, no stamp: " in err
+        assert "jobstamps: __main__:w(2): running, no stamp: " in err
+        assert "jobstamps: __main__:w(1): hit, using " in err
+        assert "__main__:w('zzzzzzzzzzzzzzzzz...zzzzzzzzzzzzzzzzzz', y=[1, 2]): " in err
+        assert max(len(line) for line in err.splitlines()) < 400
+
+    def test_output_not_written(self, env):
+        """An --output-files file the run did not write is said once on that miss, and by --why next."""
+        out = env.tmp / "dist" / "app.whl"
+        first = env.run(
+            "--output-files", str(out), "--", "tool", env={"JOBSTAMPS_DEBUG": "1"}
+        )
+        why = env.run("--why", "--output-files", str(out), "--", "tool")
+        out.parent.mkdir()
+        out.write_text("made by hand")
+        made = env.run("--why", "--output-files", str(out), "--", "tool")
+
+        assert 1 == first.stderr.decode().count(f"output {out} was not written by the run")
+        assert f"would run: output {out} was not written by the last run\n".encode() == why.stdout
+        assert made.stdout.startswith(b"up to date: ")
+
+
 class TestCache:
     def test_ls_prune_clear(self, env):
         """ls lists command, age, size and exit code; prune and clear remove entries."""
@@ -543,6 +667,64 @@ class TestCache:
         assert "2 entries" in everything.splitlines()[-1]
         assert "(function __main___double)" in everything
 
+    def test_ls_tells_entries_apart(self, env):
+        """Runs that differ by --env, --cwd, --stdin or --ttl get lines that differ, with their run time."""
+        (env.tmp / "a").mkdir()
+        env.run("--env", "GITHUB_REF", "--", "tool", env={"GITHUB_REF": "refs/heads/main"})
+        env.run("--env", "GITHUB_REF", "--", "tool", env={"GITHUB_REF": "refs/pull/1"})
+        env.run("--env", "GITHUB_REF", "--", "tool")
+        env.run("--cwd", "--", "tool", cwd=env.tmp / "a")
+        env.run("--stdin", "--", "tool", input=b"one")
+        env.run("--stdin", "--", "tool", input=b"two")
+        env.run("--ttl", "1h30m", "--", "tool")
+        lines = env.run("cache", "ls").stdout.decode().splitlines()
+        import hashlib
+
+        one = hashlib.sha256(b"one").hexdigest()[:12]
+
+        assert 9 == len(lines)
+        assert len(set(lines[1:-1])) == 7
+        assert "   AGE    TOOK    SIZE  EXIT  COMMAND" == lines[0]
+        assert any(line.endswith("tool  [GITHUB_REF=refs/heads/main]") for line in lines)
+        assert any(line.endswith("tool  [GITHUB_REF=refs/pull/1]") for line in lines)
+        assert any(line.endswith("tool  [GITHUB_REF unset]") for line in lines)
+        assert any(line.endswith(f"tool  [cwd={env.tmp / 'a'}]") for line in lines)
+        assert any(line.endswith(f"tool  [stdin={one}]") for line in lines)
+        assert any(line.endswith("tool  [ttl=1h30m]") for line in lines)
+
+    def test_ls_shows_run_time_and_json(self, env):
+        """ls shows how long each run took; --json gives the same for scripts."""
+        import json
+
+        env.run("--env", "X", "--", "sh", "-c", "sleep 0.3; exit 3", env={"X": "a\nb"})
+        line = env.run("cache", "ls").stdout.decode().splitlines()[1]
+        (entry,) = json.loads(env.run("cache", "ls", "--json").stdout)
+
+        assert re.fullmatch(r" +\d+s +0\.[3-9]\ds +\S+ +3  sh -c 'sleep 0.3; exit 3'  \[X='a\\nb'\]", line), line
+        assert ["sh", "-c", "sleep 0.3; exit 3"] == entry["command"]
+        assert (3, {"X": "a\nb"}, None, None, None) == (
+            entry["exit"],
+            entry["env"],
+            entry["cwd"],
+            entry["stdin"],
+            entry["ttl_seconds"],
+        )
+        assert 0.3 <= entry["duration_seconds"] < 30
+        assert entry["path"] == env.stamp_files()[0]
+
+    @pytest.mark.parametrize("action", ["ls", "prune", "clear"])
+    def test_missing_stamp_directory(self, env, action):
+        """--stamp-directory naming a missing folder or a file is one line of error and exit 2."""
+        (env.tmp / "file").write_text("")
+        extra = ["--max-size", "1M"] if action == "prune" else []
+        for where in (env.tmp / "missing", env.tmp / "file"):
+            result = env.run("cache", action, *extra, "--stamp-directory", str(where))
+
+            assert 2 == result.returncode
+            assert 1 == len(lines(result.stderr))
+            assert b"" == result.stdout
+        assert not (env.tmp / "missing").exists()
+
     def test_cache_leaves_other_files_alone(self, env):
         """clear --all removes only stamp files, whatever else is in the directory."""
         env.run("--", "tool")
@@ -601,7 +783,8 @@ class TestHitPath:
             "from jobstamps._cli import main\n"
             "assert main(['jobstamp', '--', 'tool']) == 0\n"
             "heavy = {'attr', 'attrs', 'typing', 'argparse', 'subprocess', 'hashlib',\n"
-            "         'logging', 'platformdirs', 'inspect', 'threading', 'selectors'}\n"
+            "         'logging', 'platformdirs', 'inspect', 'threading', 'selectors',\n"
+            "         'signal', 'fcntl', 'tempfile', 'shlex'}\n"
             "print(sorted(heavy & set(sys.modules)), file=sys.stderr)\n"
         )
         result = subprocess.run(

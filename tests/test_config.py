@@ -27,9 +27,48 @@ def test_cache_dir_variable_wins(monkeypatch, tmp_path):
     assert os.path.join(str(tmp_path), "stamps") == _config.default_cache_dir()
 
 
-@pytest.mark.parametrize(("value", "on"), [("", False), ("1", True), ("0", True), ("yes", True)])
-def test_flags_are_on_when_non_empty(monkeypatch, value, on):
-    """As in 0.0.20, any non-empty value turns a flag on."""
-    monkeypatch.setenv("JOBSTAMPS_DISABLED", value)
+@pytest.mark.parametrize(
+    "value",
+    ["", "0", "false", "FALSE", "False", "no", "No", "off", "OFF", " 0 ", " off\n"],
+)
+@pytest.mark.parametrize(
+    ("variable", "read"),
+    [
+        ("JOBSTAMPS_DISABLED", _config.disabled),
+        ("JOBSTAMPS_DEBUG", _config.debug),
+        ("JOBSTAMPS_ALWAYS_USE_HASHES", _config.always_use_hashes),
+    ],
+)
+def test_flags_off(monkeypatch, variable, read, value):
+    """Empty, 0, false, no and off, in any case, turn every flag off."""
+    monkeypatch.setenv(variable, value)
 
-    assert on == _config.disabled()
+    assert False is read()
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "true", "on", "TRUE", "2", "y"])
+@pytest.mark.parametrize(
+    ("variable", "read"),
+    [
+        ("JOBSTAMPS_DISABLED", _config.disabled),
+        ("JOBSTAMPS_DEBUG", _config.debug),
+        ("JOBSTAMPS_ALWAYS_USE_HASHES", _config.always_use_hashes),
+    ],
+)
+def test_flags_on(monkeypatch, variable, read, value):
+    """Any other value turns a flag on."""
+    monkeypatch.setenv(variable, value)
+
+    assert True is read()
+
+
+def test_flags_unset(monkeypatch):
+    """An unset flag is off."""
+    for name in ("JOBSTAMPS_DISABLED", "JOBSTAMPS_DEBUG", "JOBSTAMPS_ALWAYS_USE_HASHES"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert (False, False, False) == (
+        _config.disabled(),
+        _config.debug(),
+        _config.always_use_hashes(),
+    )

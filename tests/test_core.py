@@ -445,8 +445,8 @@ class TestEnvironment:
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
         ).stderr
 
-        assert "jobstamps: __main__:job: running, no stamp: " in err
-        assert "jobstamps: __main__:job: hit, using " in err
+        assert "jobstamps: __main__:job(1): running, no stamp: " in err
+        assert "jobstamps: __main__:job(1): hit, using " in err
         quiet = subprocess.run(
             [sys.executable, "-c", script],
             env={**env, "JOBSTAMPS_DEBUG": ""},

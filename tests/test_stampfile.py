@@ -90,3 +90,54 @@ def test_encode_pickles_a_pending_result():
     pending = Stamp(1, 5, (), (), Pickling(payload))
     done = Stamp(1, 5, (), (), pickle.dumps(payload, protocol=-1))
     assert as_bytes(done) == as_bytes(pending)
+
+
+def test_payload_and_about_round_trip(tmp_path):
+    """A payload and what describes the call come back, the payload checked apart."""
+    import zlib
+
+    from jobstamps._stampfile import PAYLOAD_OFFSET, Payload, read_head
+
+    data = b"output" * 100
+    stamp = Stamp(1, 5, (), (), b"result", {"command": ["a"]}, Payload(len(data), zlib.crc32(data), memoryview(data)))
+    raw = as_bytes(stamp)
+    back = unpack(raw)
+    path = tmp_path / "stamp"
+    path.write_bytes(raw)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = read_head(fd)
+    finally:
+        os.close(fd)
+
+    assert same(stamp, back)
+    assert data == raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + len(data)]
+    assert (len(data), zlib.crc32(data), data) == (back.payload.size, back.payload.crc, bytes(back.payload.data))
+    assert {"command": ["a"]} == back.about == head.about
+    assert (1, 5, b"", len(data)) == (head.created_ns, head.duration_ns, head.result, head.payload.size)
+
+
+def test_function_stamps_have_no_payload():
+    """A stamp without a payload reads back without one."""
+    back = unpack(as_bytes(sample()))
+
+    assert (None, None) == (back.payload, back.about)
+
+
+def test_large_bytes_land_where_their_address_agrees():
+    """A large bytes result is written at a file offset that agrees with its address, modulo 64, and reads back."""
+    import io
+    import pickle
+    import sys
+
+    from jobstamps._stampfile import write
+
+    for extra in range(5):
+        value = os.urandom(2 * 1024 * 1024 + extra)
+        file = io.BytesIO()
+        write(file, Stamp(10**18 + extra, 5, (("d" * extra, None),), (), Pickling(value), {"x": extra}))
+        data = file.getvalue()
+        offset = data.index(value[:64])
+
+        assert 0 == (offset - id(value) - (sys.getsizeof(b"") - 1)) % 64
+        assert value == pickle.loads(unpack(data).result)

@@ -29,6 +29,7 @@ SCENARIOS: dict[str, str] = {
     "5": "s5_scale",
     "6": "s6_large_result",
     "7": "s7_cli",
+    "8": "s8_command_streams",
 }
 
 

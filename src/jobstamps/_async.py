@@ -167,6 +167,8 @@ async def _run(
             fingerprints,
             job.keep,
             writable,
+            args,
+            kwargs,
         )
     finally:
         if lock is not None:

@@ -4,9 +4,10 @@
 ``jobstamp [OPTIONS] -- CMD ARGS...`` is a client of :class:`._core.Job`:
 the cached function is :func:`._command.run_command`, keyed on the command
 line (and, when asked, the working directory, some environment variables and
-standard input). On a miss the command's output streams to the terminal while
-it is captured; on a hit the stored stdout, stderr and exit code are
-replayed. ``jobstamp cache ...`` is handed to :mod:`._cache_cli`.
+the digest of standard input). On a miss the command's output streams to
+the terminal while it is spooled into its stamp; on a hit the stored stdout,
+stderr and exit code are checked, then replayed (:mod:`._streams`).
+``jobstamp cache ...`` is handed to :mod:`._cache_cli`.
 
 A cached run is meant to cost little more than starting Python, so this
 module and those it imports load only what a hit needs.
@@ -17,16 +18,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ._command import (
-    RESULT_VERSION,
-    CommandKilled,
-    CommandNotStarted,
-    Interrupted,
-    read_stdin,
-    replay,
-    run_command,
-    shown_live,
-)
+from . import _config, _log
+from ._command import RESULT_VERSION, CommandNotStarted, Context, run_command
 from ._core import Job
 from ._options import (
     COMMAND_OPTIONS,
@@ -39,11 +32,17 @@ from ._options import (
     parse_duration,
     say,
 )
+from ._stampfile import Attached
 from .exceptions import RemoteStoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+
+    from ._stampfile import Spool
+
+# The exit status of a shell pipeline member whose reader went away.
+BROKEN_PIPE = 128 + 13
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,17 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     Everything is written through ``sys.stdout`` and ``sys.stderr`` as they
     are when called, so a caller that replaces them captures the output.
     """
-    args = list(argv or sys.argv)[1:]
+    argv = list(argv or sys.argv)[1:]
     try:
-        if args and args[0] == "cache":
+        if argv and argv[0] == "cache":
             from ._cache_cli import cache_main
 
-            return cache_main(args[1:])
-        return _command_main(args)
+            return cache_main(argv[1:])
+        return _command_main(argv)
     except UsageError as e:
         error(f"error: {e}")
         return USAGE_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before or after the command ran
         return 128 + 2
 
 
@@ -93,7 +92,6 @@ def _command_main(args: list[str]) -> int:
     max_age_ns = None if ttl is None else _ttl(ttl)
     env = _environment(options["env"])  # type: ignore[arg-type]
     cwd = os.getcwd() if options["cwd"] else None
-    stdin = read_stdin() if options["stdin"] else None
     method = None
     if options["use_hashes"]:
         from ._methods import HashMethod
@@ -109,14 +107,29 @@ def _command_main(args: list[str]) -> int:
         restore_outputs=bool(options["restore_outputs"]),
         lease=not options["no_lease"],
         counted_as=("command", command[0]),
+        ignore=("context",),
+        describe=_describe,
     )
-    call: tuple[object, ...] = (
-        (command, cwd, env, stdin),
-        {},
-        options["dependencies"],
-        options["output_files"],
-    )
+    stdin = digest = None
     try:
+        if options["stdin"]:  # keyed by its digest, even for --why
+            from ._stdin import spool_stdin
+
+            stdin, digest = spool_stdin(_config.cache_dir(stamp_directory))
+            digest = f"sha256:{digest}"
+        about: dict[str, object] = {
+            "command": list(command),
+            "cwd": cwd,
+            "env": [list(pair) for pair in env],
+            "stdin": digest,
+            "ttl_ns": max_age_ns,
+        }
+        context = Context(about, stdin, foreground=_interactive())
+        keyed = (command, cwd, env, digest)
+        kwargs = {"context": context}
+        call = (keyed, kwargs, options["dependencies"], options["output_files"])
+        if not _config.disabled():
+            context.spool = lambda: _open_spool(job.stamp_path(keyed, kwargs))
         if options["dry_run"]:
             return _dry_run(job, call, max_age_ns, bool(options["force"]))
         return _call(
@@ -129,8 +142,6 @@ def _command_main(args: list[str]) -> int:
     except CommandNotStarted as e:
         error(str(e))
         return e.status
-    except (CommandKilled, Interrupted) as e:
-        return 128 + e.signum
     except RemoteStoreError as e:  # no secret, unknown scheme, missing driver
         error(f"error: {e}")
         return USAGE_ERROR
@@ -142,6 +153,31 @@ def _command_main(args: list[str]) -> int:
         )
         error(f"error: {e.strerror or e}{where}")
         return USAGE_ERROR
+    finally:
+        if stdin is not None:
+            os.close(stdin)
+
+
+def _interactive() -> bool:
+    # As `timeout --foreground` when standard input is a terminal.
+    return os.isatty(0)
+
+
+def _open_spool(path: str) -> Spool:
+    from ._fs import AtomicFile
+    from ._stampfile import Spool
+
+    try:
+        return Spool(AtomicFile(path, 0o600), path)
+    except OSError as e:  # an unwritable folder: the core warns about it
+        return Spool.failed(e, path)
+
+
+def _describe(args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
+    # How debug lines and warnings name a call: its command line.
+    import shlex
+
+    return shlex.join(args[0])  # type: ignore[arg-type]
 
 
 def _call(
@@ -153,20 +189,72 @@ def _call(
 ) -> int:
     import warnings
 
+    args, kwargs, dependencies, outputs = call
+    context: Context = kwargs["context"]  # type: ignore[index]
+
+    def keep(result: object) -> bool:
+        if not context.complete:
+            _log.debug("%s: not stored: its run was cut short", _describe(args, kwargs))  # type: ignore[arg-type]
+            return False
+        return not discard_failures or context.status == 0
+
     with warnings.catch_warnings():
         # A stamp that can't be written is worth one line, not a traceback
         # position in jobstamps' source.
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
-        result = job.call(
-            *call,  # type: ignore[arg-type]
-            max_age_ns=max_age_ns,
-            force=force,
-            keep=_succeeded if discard_failures else None,
-        )
-    if shown_live(result):
-        return result["code"]  # type: ignore[index, no-any-return]
-    return replay(result)  # type: ignore[arg-type]
+        for _ in range(2):
+            result = job.call(
+                args,  # type: ignore[arg-type]
+                kwargs,  # type: ignore[arg-type]
+                dependencies,  # type: ignore[arg-type]
+                outputs,  # type: ignore[arg-type]
+                max_age_ns=max_age_ns,
+                force=force,
+                keep=keep,
+            )
+            try:
+                if result is context.result:  # it ran: shown live already
+                    return context.status
+                return _replay(result, job.stamp_path(args, kwargs))  # type: ignore[arg-type]
+            except _Corrupt as e:
+                # A stamp whose output is damaged is no stamp: run again.
+                _log.debug("ignoring the stamp %s: %s", e.path, e.reason)
+                force = True
+            finally:
+                _discard(result)
+    return context.status  # pragma: no cover - the forced run is live
+
+
+class _Corrupt(Exception):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def _replay(result: object, path: str) -> int:
+    """
+    Write a stored result's output out again, checked first; its exit code.
+    """
+    from ._streams import CorruptOutputError, replay, sinks
+
+    assert isinstance(result, Attached) and result.payload is not None
+    code: int = result.value["code"]  # type: ignore[index]
+    try:
+        whole = replay(result.payload, path, sinks())
+    except CorruptOutputError as e:
+        raise _Corrupt(path, str(e)) from None
+    return code if whole else BROKEN_PIPE
+
+
+def _discard(result: object) -> None:
+    # The spool of a run whose stamp was not written (or a no-op).
+    from ._stampfile import Spool
+
+    payload = getattr(result, "payload", None)
+    if isinstance(payload, Spool):
+        payload.discard()
 
 
 def _dry_run(
@@ -180,8 +268,7 @@ def _dry_run(
     if reason is None:
         say(f"up to date: would replay {job.stamp_path(args, kwargs)}\n")  # type: ignore[arg-type]
     else:
-        path, why = reason
-        say(f"would run: {why}: {path}\n")
+        say(f"would run: {_why(*reason)}\n")
     return 0
 
 
@@ -206,8 +293,23 @@ def _ttl(text: str) -> int:
     return ns
 
 
-def _succeeded(result: object) -> bool:
-    return result["code"] == 0  # type: ignore[index, no-any-return]
+# What --why says for a reason about the stamp itself: only then is the
+# stamp's path worth showing.
+_ABOUT_THE_STAMP = {
+    "no stamp": "no stored result yet",
+    "stamp expired": "the stored result is older than --ttl",
+    "stamp unreadable": "the stored result can't be read",
+}
+
+
+def _why(path: str, reason: str) -> str:
+    if path == "JOBSTAMPS_DISABLED":
+        return f"{reason} ({path})"
+    if reason in _ABOUT_THE_STAMP:
+        return f"{_ABOUT_THE_STAMP[reason]}: {path}"
+    if reason == "output not written by the last run":
+        return f"output {path} was not written by the last run"
+    return f"{reason}: {path}"
 
 
 def _show_warning(

@@ -1,8 +1,18 @@
 """
 Running a command for the ``jobstamp`` command: :func:`run_command` starts
-it, streams its stdout and stderr live while capturing them (the tee), feeds
-it standard input, and passes signals on; :func:`replay` writes a stored
-result back out.
+it, writes its stdout and stderr live while they are framed into a spool
+(:mod:`._streams`), and passes signals on, as a shell running it as a
+single foreground job would.
+
+Signals follow coreutils ``timeout``. When standard input is not a terminal
+(CI, make, a script), the command runs in a process group of its own, and
+SIGTERM, SIGHUP and SIGINT sent to jobstamp go to that whole group, so that
+no process of it outlives jobstamp (those still there a second later, or
+after the command ended, are killed). When standard input is a terminal
+(``timeout --foreground``), the command stays in the terminal's foreground
+group: Ctrl-C and Ctrl-Z reach it from the terminal as without jobstamp,
+and a SIGTERM or SIGHUP sent to jobstamp alone is passed to the command,
+not its children.
 
 This is the function the command line caches; this module knows nothing of
 stamps or options. :mod:`subprocess`, :mod:`selectors` and :mod:`signal` are
@@ -12,19 +22,32 @@ imported only when a command actually runs, never on a cached run.
 from __future__ import annotations
 
 import os
-import sys
+import time
+
+from ._stampfile import Attached
+from ._streams import STDERR, STDOUT, Tee, sinks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
-    from typing import TextIO
+    from collections.abc import Callable
+
+    from ._stampfile import Spool
 
     Environment = tuple[tuple[str, str | None], ...]
 
 # Part of every key: bump it when the shape of a stored result changes.
-RESULT_VERSION = 1
+# 2: the output is the stamp's payload, in frames.
+RESULT_VERSION = 2
 
-_READ_SIZE = 1 << 16
+_CHUNK = 1 << 20
+# F_SETPIPE_SZ: larger pipes from the command mean fewer, larger reads.
+_SET_PIPE_SIZE = 1031
+# Seconds the processes signalled on jobstamp's behalf have to end before
+# they are killed, and to close their output once the command ended.
+_GRACE = 1.0
+_DRAIN = 0.5
+_POLL = 0.05
 
 
 class CommandNotStarted(Exception):
@@ -38,121 +61,108 @@ class CommandNotStarted(Exception):
         self.status = status
 
 
-class CommandKilled(Exception):
+class Context:
     """
-    The command was ended by signal *signum*; its result is not stamped.
-    """
+    What a run of the command needs besides its key, and what it tells back.
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"killed by signal {signum}")
-        self.signum = signum
-
-
-class Interrupted(Exception):
-    """
-    jobstamp itself got signal *signum* (SIGTERM, SIGHUP) while the command ran.
+    *about* describes the call for listings (stored with the output), *stdin*
+    is the descriptor to feed the command from (None: it inherits
+    jobstamp's), *spool* opens the spool the output is kept in (None: keep
+    nothing), and *foreground* says whether standard input is a terminal.
+    After a run, *status* is its exit status as a shell gives it (128+N for
+    signal N), *complete* whether its output is whole and worth keeping (no
+    signal, no reader gone), and *result* what it returned.
     """
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"interrupted by signal {signum}")
-        self.signum = signum
+    __slots__ = (
+        "about",
+        "complete",
+        "foreground",
+        "result",
+        "spool",
+        "status",
+        "stdin",
+    )
 
-
-# Results produced in this process, already shown live as the command ran:
-# they must not be replayed a second time (see shown_live).
-_shown: list[object] = []
+    def __init__(
+        self,
+        about: dict[str, object] | None = None,
+        stdin: int | None = None,
+        spool: Callable[[], Spool] | None = None,
+        foreground: bool = False,
+    ) -> None:
+        self.about = about or {}
+        self.stdin = stdin
+        self.spool = spool
+        self.foreground = foreground
+        self.complete = False
+        self.status = 0
+        self.result: object = None
 
 
 def run_command(
     command: tuple[str, ...],
     cwd: str | None,
     environment: Environment,
-    stdin: bytes | None,
-) -> dict[str, object]:
+    stdin: str | None,
+    context: Context | None = None,
+) -> Attached:
     """
-    Run *command*, streaming its stdout and stderr live while capturing them.
+    Run *command*, writing its stdout and stderr live while they are kept.
 
-    This is the function the ``jobstamp`` command caches: its arguments are
-    the key. *cwd* and *environment* are only there to be keyed (the command
-    runs in the current directory with the current environment); *stdin*,
-    when not None, is fed to the command.
+    This is the function the ``jobstamp`` command caches: its arguments but
+    *context* are the key. *cwd* and *environment* are only there to be
+    keyed (the command runs in the current directory with the current
+    environment), and *stdin* is the digest of what *context* feeds it.
 
     Returns:
-        ``{"command": [...], "code": int, "stdout": bytes, "stderr": bytes}``.
+        ``{"code": status}`` with the call's *about* and the framed output
+        as its payload (:class:`~._stampfile.Attached`).
 
     Raises:
         CommandNotStarted: the command was not found or is not executable.
-        CommandKilled: a signal ended the command.
-        Interrupted: jobstamp got SIGTERM or SIGHUP; the command was stopped.
-        KeyboardInterrupt: jobstamp got SIGINT; the command was stopped.
     """
-    stdout, stderr, code = _tee(list(command), stdin)
-    if code < 0:
-        raise CommandKilled(-code)
-    result: dict[str, object] = {
-        "command": list(command),
-        "code": code,
-        "stdout": stdout,
-        "stderr": stderr,
-    }
-    _shown.append(result)
+    context = context or Context()
+    # Signals are caught before the command starts, so none is lost between.
+    signals = _Signals(context.foreground)
+    spool = None
+    try:
+        process = _start(list(command), context)
+        signals.attach(process)
+        if context.spool is not None:
+            spool = context.spool()
+        tee = Tee(sinks(), spool)
+        try:
+            code, cut = _tee(process, tee, signals)
+        finally:
+            tee.close()
+    except BaseException:
+        if spool is not None:
+            spool.discard()
+        raise
+    finally:
+        signals.restore()
+    context.status = code if code >= 0 else 128 - code
+    context.complete = code >= 0 and not cut
+    result = Attached(
+        {"code": context.status}, dict(context.about, code=context.status), spool
+    )
+    context.result = result
     return result
 
 
-def _tee(argv: list[str], stdin: bytes | None) -> tuple[bytes, bytes, int]:
-    import selectors
-    import signal
-
-    process = _start(argv, stdin)
-    previous = _catch_termination()
-    sinks: dict[int, tuple[list[bytes], _Sink]] = {
-        process.stdout.fileno(): ([], _Sink(sys.stdout)),  # type: ignore[union-attr]
-        process.stderr.fileno(): ([], _Sink(sys.stderr)),  # type: ignore[union-attr]
-    }
-    chunks: list[bytes]
-    try:
-        with selectors.DefaultSelector() as selector:
-            for fd in sinks:
-                selector.register(fd, selectors.EVENT_READ)
-            feed = _Feed(process, stdin, selector)
-            while selector.get_map():
-                for key, _ in selector.select():
-                    if key.fd == feed.fd:
-                        feed.write()
-                        continue
-                    data = os.read(key.fd, _READ_SIZE)
-                    chunks, sink = sinks[key.fd]
-                    if data:
-                        chunks.append(data)
-                        sink.write(data)
-                    else:
-                        selector.unregister(key.fd)
-        code = process.wait()
-    except BaseException as e:
-        _stop(process, e)
-        raise
-    finally:
-        for pipe in (process.stdin, process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
-        for _, sink in sinks.values():
-            sink.close()
-        for signum, handler in previous:
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-    out, err = (b"".join(chunks) for chunks, _ in sinks.values())
-    return out, err, code
-
-
-def _start(argv: list[str], stdin: bytes | None) -> subprocess.Popen[bytes]:
+def _start(argv: list[str], context: Context) -> subprocess.Popen[bytes]:
     import errno
     import shutil
     import subprocess
 
     name = argv[0]
     options: dict[str, object] = {
-        "stdin": None if stdin is None else subprocess.PIPE,
+        "stdin": context.stdin,
         "stdout": subprocess.PIPE,
         "stderr": subprocess.PIPE,
+        # Its own process group, unless it must share the terminal.
+        "process_group": None if context.foreground else 0,
     }
     try:
         return subprocess.Popen(argv, **options)  # type: ignore[call-overload, no-any-return]
@@ -179,198 +189,205 @@ def _start(argv: list[str], stdin: bytes | None) -> subprocess.Popen[bytes]:
         raise CommandNotStarted(126, f"{name}: {e.strerror or e}") from None
 
 
-class _Feed:
+def _tee(
+    process: subprocess.Popen[bytes], tee: Tee, signals: _Signals
+) -> tuple[int, bool]:
     """
-    Writes *data* to the command's stdin as the pipe accepts it.
+    Pass the command's output on until it ends; its return code (negative
+    for a signal), and whether its output was cut (a signal to jobstamp, or
+    a reader gone).
     """
+    import selectors
 
-    __slots__ = ("_data", "_offset", "_pipe", "_selector", "fd")
-
-    def __init__(
-        self, process: subprocess.Popen[bytes], data: bytes | None, selector: object
-    ) -> None:
-        import selectors
-
-        self._selector: selectors.BaseSelector = selector  # type: ignore[assignment]
-        self._pipe = process.stdin
-        self._data = memoryview(data or b"")
-        self._offset = 0
-        self.fd = -1
-        if self._pipe is None:
-            return
-        if not self._data:
-            self._pipe.close()
-            return
-        self.fd = self._pipe.fileno()
-        os.set_blocking(self.fd, False)
-        self._selector.register(self.fd, selectors.EVENT_WRITE)
-
-    def write(self) -> None:
-        try:
-            self._offset += os.write(
-                self.fd, self._data[self._offset : self._offset + _READ_SIZE]
-            )
-        except BlockingIOError:
-            return
-        except BrokenPipeError:  # the command stopped reading: fine
-            self._offset = len(self._data)
-        if self._offset >= len(self._data):
-            self._selector.unregister(self.fd)
-            assert self._pipe is not None
-            self._pipe.close()
-            self.fd = -1
-
-
-def _catch_termination() -> list[tuple[int, object]]:
-    import signal
-
-    def interrupted(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
-
-    previous: list[tuple[int, object]] = []
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            previous.append((int(signum), signal.signal(signum, interrupted)))
-        except ValueError:  # not the main thread: leave signals alone
-            break
-    return previous
-
-
-def _stop(process: subprocess.Popen[bytes], error: BaseException) -> None:
-    """
-    Stop the command after jobstamp was interrupted, and wait for it.
-    """
-    import signal
-    import subprocess
-
-    if isinstance(error, Interrupted):
-        signum = error.signum
-    elif isinstance(error, KeyboardInterrupt):
-        signum = signal.SIGINT
-    else:
-        signum = signal.SIGTERM
-    # Closing our ends first: a command blocked writing to them must not
-    # keep us waiting.
-    for pipe in (process.stdin, process.stdout, process.stderr):
-        if pipe is not None:
+    assert process.stdout is not None and process.stderr is not None
+    streams = {process.stdout.fileno(): STDOUT, process.stderr.fileno(): STDERR}
+    pipes = {
+        process.stdout.fileno(): process.stdout,
+        process.stderr.fileno(): process.stderr,
+    }
+    _enlarge(streams)
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    cut = False
+    try:
+        with selectors.DefaultSelector() as selector:
+            for fd in streams:
+                selector.register(fd, selectors.EVENT_READ)
+            if signals.wake >= 0:
+                selector.register(signals.wake, selectors.EVENT_READ)
+            while streams:
+                events = selector.select(signals.timeout())
+                if signals.handle():
+                    break  # the output stays open after all was stopped
+                for key, _ in events:
+                    fd = key.fd
+                    if fd == signals.wake:
+                        signals.drain()
+                        continue
+                    read = os.readv(fd, [buffer])
+                    stream = streams.get(fd)
+                    if stream is not None and read and tee.chunk(stream, view[:read]):
+                        continue
+                    if read:
+                        # Our reader went away: so does the command's, and
+                        # its next write gets EPIPE or SIGPIPE, as it would
+                        # have without jobstamp in the pipeline.
+                        cut = True
+                    selector.unregister(fd)
+                    pipes.pop(fd).close()
+                    streams.pop(fd, None)
+        for pipe in pipes.values():
             pipe.close()
-    for timeout in (0.25, 5.0):
+        code = signals.wait()
+    except BaseException:
+        signals.kill()
+        process.wait()
+        raise
+    finally:
+        for pipe in pipes.values():
+            pipe.close()
+    return code, cut or signals.received is not None
+
+
+def _enlarge(streams: dict[int, int]) -> None:
+    import fcntl
+
+    for fd in streams:
         try:
-            process.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            # A Ctrl-C at the terminal reached the command too; a signal sent
-            # to jobstamp alone did not: pass it on.
-            process.send_signal(signum)
-        except KeyboardInterrupt:
-            break
-    process.kill()
-    process.wait()
-
-
-def shown_live(result: object) -> bool:
-    """
-    Whether *result* was produced by a run in this process, whose output was
-    shown as it ran; it is forgotten then.
-    """
-    for i, shown in enumerate(_shown):
-        if shown is result:
-            del _shown[i]
-            return True
-    return False
-
-
-def replay(result: dict[str, object]) -> int:
-    """
-    Write a stored result's stdout and stderr out again; its exit code.
-    """
-    for data, stream in (
-        (result["stdout"], sys.stdout),
-        (result["stderr"], sys.stderr),
-    ):
-        sink = _Sink(stream)
-        sink.write(data)  # type: ignore[arg-type]
-        sink.close()
-    return result["code"]  # type: ignore[return-value]
-
-
-def read_stdin() -> bytes:
-    """
-    All of standard input, as bytes.
-    """
-    stream = sys.stdin
-    if stream is None:
-        return b""
-    buffer = getattr(stream, "buffer", None)
-    if buffer is not None:
-        return buffer.read()  # type: ignore[no-any-return]
-    return stream.read().encode("utf-8", "surrogateescape")
-
-
-class _Sink:
-    """
-    One of our output streams: bytes through its binary buffer when it has
-    one, else decoded text (for io.StringIO and the like).
-    """
-
-    __slots__ = ("_binary", "_decoder", "_stream")
-
-    def __init__(self, stream: TextIO | None) -> None:
-        self._stream = stream
-        self._binary = getattr(stream, "buffer", None)
-        self._decoder: object = None
-        if stream is not None:
-            # Text written before us must come out first.
-            stream.flush()
-
-    def write(self, data: bytes) -> None:
-        stream = self._stream
-        if stream is None or not data:
-            return
-        try:
-            if self._binary is not None:
-                self._binary.write(data)
-                self._binary.flush()
-            else:
-                self._write_text(stream, data, final=False)
-        except BrokenPipeError:
-            self._broken(stream)
-
-    def close(self) -> None:
-        if (
-            self._stream is not None
-            and self._binary is None
-            and self._decoder is not None
-        ):
-            try:
-                self._write_text(self._stream, b"", final=True)
-            except BrokenPipeError:
-                self._broken(self._stream)
-
-    def _write_text(self, stream: TextIO, data: bytes, final: bool) -> None:
-        import codecs
-
-        if self._decoder is None:
-            self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        text: str = self._decoder.decode(data, final)  # type: ignore[attr-defined]
-        if not text:
-            return
-        try:
-            stream.write(text)
-        except UnicodeEncodeError:
-            stream.write(
-                text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            )
-        stream.flush()
-
-    def _broken(self, stream: TextIO) -> None:
-        # The reader went away (`jobstamp ... | head`). Keep capturing, stop
-        # showing, and point the stream at /dev/null so Python's own flush
-        # at exit does not complain.
-        self._stream = None
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, stream.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):
+            fcntl.fcntl(fd, _SET_PIPE_SIZE, _CHUNK)
+        except OSError:  # over the system's limit: the default size works
             pass
+
+
+class _Signals:
+    """
+    SIGTERM, SIGHUP and SIGINT while the command runs: recorded by their
+    handlers (which also wake the loop through :attr:`wake`), and passed on
+    by :meth:`handle` in the loop, as the module says.
+    """
+
+    def __init__(self, foreground: bool) -> None:
+        import signal
+
+        self._process: subprocess.Popen[bytes] | None = None
+        self._foreground = foreground
+        self._pending: list[int] = []
+        self._previous: list[tuple[int, object]] = []
+        self._wakeup = -1
+        self.wake = -1
+        self.received: int | None = None
+        self._kill_at: float | None = None
+        self._drain_until: float | None = None
+
+        def record(signum: int, frame: object) -> None:
+            self._pending.append(signum)
+
+        try:
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                self._previous.append((signum, signal.signal(signum, record)))
+            read, write = os.pipe()
+            os.set_blocking(write, False)
+            self._wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+            self.wake, self._write = read, write
+        except ValueError:  # not the main thread: signals are not ours
+            pass
+
+    def attach(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+
+    def timeout(self) -> float | None:
+        return None if self.received is None else _POLL
+
+    def wait(self) -> int:
+        """
+        The command's return code, once it ends, passing signals on meanwhile
+        (it may run on after closing its output).
+        """
+        import select
+
+        process = self._process
+        assert process is not None
+        delay = 0.001
+        while (code := process.poll()) is None:
+            self.handle()
+            ready = [self.wake] if self.wake >= 0 else []
+            if select.select(ready, [], [], delay)[0]:
+                self.drain()
+            delay = min(delay * 2, 0.1)
+        return code
+
+    def drain(self) -> None:
+        try:
+            os.read(self.wake, 512)
+        except BlockingIOError:
+            pass
+
+    def handle(self) -> bool:
+        """
+        Pass on the signals received since the last call, and kill what is
+        left once its time is up; True when the output should no longer be
+        waited for.
+        """
+        import signal
+
+        now = time.monotonic()
+        while self._pending:
+            signum = self._pending.pop(0)
+            if self.received is None:
+                self.received = signum
+                if not self._foreground or signum != signal.SIGINT:
+                    # Ctrl-C at a terminal is the command's to handle, as it
+                    # would be without jobstamp; anything else must end it.
+                    self._kill_at = now + _GRACE
+            self._forward(signum)
+        if self.received is None:
+            return False
+        assert self._process is not None
+        ended = self._process.poll() is not None
+        if self._kill_at is not None and (ended or now >= self._kill_at):
+            # What is left of the group once the command ended (or the
+            # command itself, once its time is up) is killed.
+            self._kill_at = None
+            self._signal(signal.SIGKILL, everyone=True)
+        if ended and self._drain_until is None:
+            self._drain_until = now + _DRAIN
+        return self._drain_until is not None and now >= self._drain_until
+
+    def _forward(self, signum: int) -> None:
+        import signal
+
+        if not self._foreground:
+            self._signal(signum, everyone=True)
+            if signum not in (signal.SIGKILL, signal.SIGCONT):
+                self._signal(signal.SIGCONT, everyone=True)  # stopped ones too
+        elif signum != signal.SIGINT:
+            # The terminal sends Ctrl-C to the command itself; anything else
+            # sent to jobstamp alone goes to the command alone.
+            self._signal(signum, everyone=False)
+
+    def _signal(self, signum: int, everyone: bool) -> None:
+        if self._process is None:
+            return
+        try:
+            if everyone and not self._foreground:
+                os.killpg(self._process.pid, signum)
+            elif self._process.poll() is None:
+                os.kill(self._process.pid, signum)
+        except OSError:  # gone already
+            pass
+
+    def kill(self) -> None:
+        import signal
+
+        self._signal(signal.SIGKILL, everyone=True)
+
+    def restore(self) -> None:
+        import signal
+
+        for signum, handler in self._previous:
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        if self.wake >= 0:
+            signal.set_wakeup_fd(self._wakeup)
+            os.close(self.wake)
+            os.close(self._write)
+            self.wake = -1

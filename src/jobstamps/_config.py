@@ -39,17 +39,33 @@ def _raw(name: str, key: bytes | None = None) -> bytes | str | None:
     return os.environ.get(name)
 
 
+# Values that turn a flag off, as they are spelled (any case, around
+# spaces); so does the empty string, or no variable at all.
+_OFF = frozenset({"0", "false", "no", "off", ""})
+
+
+def flag(value: bytes | str | None) -> bool:
+    """
+    Whether the value of a ``JOBSTAMPS_*`` flag turns it on: anything but
+    unset, empty, ``0``, ``false``, ``no`` or ``off`` in any case.
+    """
+    if not value:
+        return False
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value.strip().lower() not in _OFF
+
+
 def disabled() -> bool:
-    # As in jobstamps 0.0.20, any non-empty value turns a flag on.
-    return bool(_raw(DISABLED, _DISABLED_KEY))
+    return flag(_raw(DISABLED, _DISABLED_KEY))
 
 
 def debug() -> bool:
-    return bool(_raw(DEBUG, _DEBUG_KEY))
+    return flag(_raw(DEBUG, _DEBUG_KEY))
 
 
 def always_use_hashes() -> bool:
-    return bool(_raw(ALWAYS_USE_HASHES, _ALWAYS_USE_HASHES_KEY))
+    return flag(_raw(ALWAYS_USE_HASHES, _ALWAYS_USE_HASHES_KEY))
 
 
 # The answer for the environment it was computed from: without it, a hit in

@@ -26,7 +26,7 @@ from ._counters import HITS, MISSES, RUNS, SAVED_NS
 from ._freshness import Call, Miss, stale
 from ._key import KeyBuilder
 from ._lock import StampLock
-from ._stampfile import KEY_CONTEXT, Stamp, pickled, unpickled
+from ._stampfile import KEY_CONTEXT, NOT_WRITTEN, Stamp, pickled, unpickled
 from ._store import DirectoryStore, cache_dir_error
 from .exceptions import CacheDirError, UnpicklableResultError
 
@@ -72,6 +72,7 @@ class Job:
         "_tally",
         "cache_dir",
         "counted_as",
+        "describe",
         "func",
         "keep",
         "keys",
@@ -109,6 +110,8 @@ class Job:
         max_age_ns: int | None = None,
         keep: Callable[[object], object] | None = None,
         counted_as: tuple[str, str] | None = None,
+        describe: Callable[[tuple[object, ...], Mapping[str, object]], str]
+        | None = None,
     ) -> None:
         # env: names of environment variables keyed with every call;
         # max_age_ns and keep: as for call(), unless a call gives its own;
@@ -156,6 +159,17 @@ class Job:
                     f"jobstamps: lease_wait must be >= 0, not {lease_wait!r}"
                 )
         self.lease_wait = lease_wait
+        # How debug lines and warnings name a call (default: short_call).
+        self.describe = describe
+
+    def label(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
+        """
+        The call as debug lines and warnings name it: the function and a
+        short form of its arguments, or what *describe* says.
+        """
+        if self.describe is not None:
+            return self.describe(args, kwargs)
+        return _log.short_call(self.keys.function, args, kwargs)
 
     def call(
         self,
@@ -185,11 +199,12 @@ class Job:
         *max_age_ns* and *keep* default to the job's own.
         """
         if _config.disabled():
-            _log.debug(
-                "%s: running, caching is disabled (%s)",
-                self.keys.function,
-                DISABLED_REASON,
-            )
+            if _log.enabled():
+                _log.debug(
+                    "%s: running, caching is disabled (%s)",
+                    self.label(args, kwargs),
+                    DISABLED_REASON,
+                )
             return self.func(*args, **kwargs)
         if max_age_ns is None:
             max_age_ns = self.max_age_ns
@@ -202,22 +217,34 @@ class Job:
         remote = None
         lease = None
         if force:
-            _log.debug("%s: running, forced", self.keys.function)
+            if _log.enabled():
+                _log.debug("%s: running, forced", self.label(args, kwargs))
         else:
             result, miss = self._local(store, call, method, max_age_ns)
             if miss is None:
-                _log.debug("%s: hit, using %s", self.keys.function, call.path)
+                if _log.enabled():
+                    _log.debug("%s: hit, using %s", self.label(args, kwargs), call.path)
                 return result
             remote = self._remote()
             if remote is not None:
                 result, fetched = self._fetch(remote, store, call, max_age_ns)
                 if fetched is None:
+                    if _log.enabled():
+                        _log.debug(
+                            "%s: hit, using the stamp from %s",
+                            self.label(args, kwargs),
+                            remote.url,
+                        )
                     return result
                 if self.lease and _sharing_rule(method):
                     lease = self._lease(remote, store, call, max_age_ns)
-            _log.debug(
-                "%s: running, %s: %s", self.keys.function, miss.reason, miss.path
-            )
+            if _log.enabled():
+                _log.debug(
+                    "%s: running, %s: %s",
+                    self.label(args, kwargs),
+                    miss.reason,
+                    miss.path,
+                )
         stamp = None
         try:
             result, stamp = self._run(
@@ -275,7 +302,15 @@ class Job:
         _, miss = self._decide(
             store, call, stamp, self._method(), max_age_ns, self._remote, dry_run=True
         )
-        return None if miss is None else (miss.path, miss.reason)
+        if miss is None:
+            return None
+        if (
+            miss.reason == "output missing"
+            and stamp is not None
+            and any(r[0] == miss.path and r[2] == NOT_WRITTEN for r in stamp.outputs)
+        ):
+            return miss.path, "output not written by the last run"
+        return miss.path, miss.reason
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
         return self.keys.key(args, kwargs)
@@ -452,11 +487,12 @@ class Job:
             if not force:
                 result, miss = self._local(store, call, method, max_age_ns)
                 if miss is None:
-                    _log.debug(
-                        "%s: hit, using %s (written while waiting)",
-                        self.keys.function,
-                        call.path,
-                    )
+                    if _log.enabled():
+                        _log.debug(
+                            "%s: hit, using %s (written while waiting)",
+                            self.label(args, kwargs),
+                            call.path,
+                        )
                     return result, None
             created_ns, fingerprints = self._begin(store, call, method, force)
             if lease is not None and lease.wait_or_take(fingerprints):
@@ -475,6 +511,8 @@ class Job:
                 fingerprints,
                 keep,
                 writable,
+                args,
+                kwargs,
             )
             _counters.tick()
             return result, stamp
@@ -526,16 +564,32 @@ class Job:
         fingerprints: Dependencies,
         keep: Callable[[object], object] | None,
         writable: OSError | None,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
     ) -> Stamp | None:
         """
-        Stamp the *result* of a run, unless *keep* refuses it; the stamp
-        written, or None (warned about when it can't be written).
+        Stamp the *result* of a run of ``func(*args, **kwargs)``, unless
+        *keep* refuses it; the stamp written, or None (warned about when it
+        can't be written).
         """
+        if _log.enabled():
+            for output in call.outputs:
+                if not os.path.exists(output):
+                    _log.debug(
+                        "%s: output %s was not written by the run",
+                        self.label(args, kwargs),
+                        output,
+                    )
         if keep is not None and not keep(result):
-            _log.debug("%s: result not kept, so not stamped", self.keys.function)
+            if _log.enabled():
+                _log.debug(
+                    "%s: result not kept, so not stamped", self.label(args, kwargs)
+                )
             return None
         if writable is not None:
-            _log.warn(f"could not write the stamp of {self.keys.function}: {writable}")
+            _log.warn(
+                f"could not write the stamp of {self.label(args, kwargs)}: {writable}"
+            )
             return None
         try:
             pickled_result = pickled(result)
@@ -564,16 +618,23 @@ class Job:
         except OSError as e:
             if isinstance(e, IsADirectoryError) and e.filename in call.outputs:
                 raise  # an output that is a directory: refused, not warned
-            _log.warn(f"could not write the stamp of {self.keys.function}: {e}")
+            _log.warn(f"could not write the stamp of {self.label(args, kwargs)}: {e}")
             return None
         return stamp
 
     def _record_outputs(self, store: DirectoryStore, outs: tuple[str, ...]) -> Outputs:
+        # An output the run did not write is recorded as such, for why().
         if not self.restore_outputs:
-            return tuple((path, None, 0) for path in outs)
+            return tuple(
+                (path, None, 0 if os.path.exists(path) else NOT_WRITTEN)
+                for path in outs
+            )
         from . import _outputs
 
-        return _outputs.record(store.root, outs)
+        return tuple(
+            (path, digest, mode if digest else NOT_WRITTEN)
+            for path, digest, mode in _outputs.record(store.root, outs)
+        )
 
     def _remote(self) -> RemoteStore | None:
         if self.remote is None and not _config.store_url():

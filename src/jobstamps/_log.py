@@ -30,18 +30,49 @@ _DEBUG_LEVEL = 10  # logging.DEBUG
 
 
 def debug(message: str, *args: object) -> None:
+    logger = _enabled()
+    if logger is not None:
+        logger.debug(message, *args)
+
+
+def enabled() -> bool:
+    """
+    Whether a debug line would be seen now: worth building its arguments.
+    """
+    return _enabled() is not None
+
+
+def _enabled() -> logging.Logger | None:
     global _logger
     logger = _logger
     if logger is None:
         if "logging" not in sys.modules and not _config.debug():
-            return
+            return None
         import logging
 
         logger = _logger = logging.getLogger(LOGGER_NAME)
     if _config.debug():
         _show_on_stderr(logger)
-    if logger.isEnabledFor(_DEBUG_LEVEL):
-        logger.debug(message, *args)
+    return logger if logger.isEnabledFor(_DEBUG_LEVEL) else None
+
+
+def short_call(function: str, args: tuple[object, ...], kwargs: object) -> str:
+    """
+    A call of *function* as debug lines name it: ``module:name(1, 'a', b=2)``
+    with long arguments shortened, so that calls with other arguments can be
+    told apart.
+    """
+    import reprlib
+
+    shorten = reprlib.Repr()
+    shorten.maxstring = shorten.maxother = 40
+    shorten.maxlevel = 3
+    parts = [shorten.repr(arg) for arg in args]
+    parts.extend(
+        f"{name}={shorten.repr(value)}"
+        for name, value in dict(kwargs).items()  # type: ignore[call-overload]
+    )
+    return f"{function}({', '.join(parts)})"
 
 
 _PACKAGE = __name__.rpartition(".")[0]  # "jobstamps"

@@ -24,7 +24,7 @@ from ._controls import duration_ns
 from ._freshness import born_ns
 from ._outputs import collect, is_cache
 from ._stampfile import StampFormatError
-from ._store import is_stamp_file, read_stamp, remove_stamp, stamp_files
+from ._store import is_stamp_file, read_head, remove_stamp, stamp_files
 from .exceptions import CacheDirError
 
 TYPE_CHECKING = False
@@ -172,7 +172,7 @@ def _entries(root: str, function: str | None, read: bool = True) -> list[_Entry]
         born = stat.st_mtime_ns
         if read:
             try:
-                born = born_ns(read_stamp(path), born)
+                born = born_ns(read_head(path), born)
             except (OSError, StampFormatError):
                 pass  # aged by its file alone
         entries.append(_Entry(path, stat.st_size, stat.st_mtime_ns, now - born))

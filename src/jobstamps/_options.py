@@ -156,9 +156,10 @@ COMMAND_OPTIONS = (
     Option(
         ("--stdin",),
         FLAG,
-        "Read standard input to its end, make its bytes part of the key, and "
-        "feed them to the command. Without it the command inherits standard "
-        "input, which is not part of the key.",
+        "Read standard input to its end, make its SHA-256 part of the key, "
+        "and feed it to the command (spooled to a file, not held in memory). "
+        "Without it the command inherits standard input, which is not part "
+        "of the key.",
     ),
     Option(
         ("--ttl",),
@@ -183,7 +184,8 @@ COMMAND_OPTIONS = (
         ("--dry-run", "--why"),
         FLAG,
         "Do not run anything: print whether the command would run and why "
-        "(the file that is out of date), then exit 0.",
+        "(the changed dependency, the missing output, or where the result "
+        "would be stored when there is none yet), then exit 0.",
     ),
     HELP,
     Option(("--version",), FLAG, "Show jobstamps' version and exit."),
@@ -191,7 +193,7 @@ COMMAND_OPTIONS = (
 
 # One line per cache subcommand, for the main help.
 CACHE_SUMMARY = {
-    "ls": "List stored results: age, size, exit code, command.",
+    "ls": "List stored results, one line each (--json for scripts).",
     "prune": "Remove old results, or the oldest beyond a size.",
     "clear": "Remove every stored result.",
     "stats": "Hits, misses, hit rate and time saved, per command and function.",
@@ -364,12 +366,21 @@ cache management:
 
 exit status:
   The command's own, whether it ran or was replayed; 127 if it was not
-  found, 126 if it could not be executed, 128+N if it or {PROG} was ended by
-  signal N (nothing is stored then); 1 without '--'; 2 for bad options.
+  found, 126 if it could not be executed, 128+N if it was ended by signal N
+  (141 when its reader went away; nothing is stored then); 1 without '--';
+  2 for bad options.
+
+signals:
+  With standard input not a terminal, the command runs in a process group
+  of its own, and SIGTERM, SIGHUP and SIGINT sent to {PROG} go to all of it.
+  With a terminal, it stays in the terminal's foreground group: Ctrl-C and
+  Ctrl-Z reach it as without {PROG}, and SIGTERM or SIGHUP sent to {PROG}
+  alone reach the command, not its children.
 
 environment:
   JOBSTAMPS_CACHE_DIR          where stamps are kept (--stamp-directory wins)
-  JOBSTAMPS_DISABLED           always run; keep existing stamps
+  JOBSTAMPS_DISABLED           always run; keep existing stamps (flags are off
+                               when empty, 0, false, no or off)
   JOBSTAMPS_ALWAYS_USE_HASHES  compare dependencies by content, as --use-hashes
   JOBSTAMPS_DEBUG              log every hit and miss with its reason
   JOBSTAMPS_STORE              a remote store shared between machines, as --store

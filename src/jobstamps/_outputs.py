@@ -26,7 +26,7 @@ import stat as stat_module
 from . import _fs, _log
 from ._layout import is_stamp_file, stamp_files
 from ._stampfile import StampFormatError
-from ._store import read_stamp
+from ._store import read_head
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ def collect(root: str, *, checked: bool = False) -> tuple[int, int] | None:
         if path.startswith(folder + os.sep):
             continue
         try:
-            stamp = read_stamp(path)
+            stamp = read_head(path)  # its outputs: never its result
         except (OSError, StampFormatError):
             continue
         named.update(digest for digest, _ in kept(stamp).values())

@@ -24,7 +24,7 @@ import time
 from . import _config, _log, _methods, _outputs
 from ._freshness import Miss
 from ._layout import function_folder
-from ._stampfile import Stamp, StampFormatError, pack, unpack
+from ._stampfile import Pickling, Stamp, StampFormatError, pack, unpack, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -127,13 +127,14 @@ def fetch(
         call.refreshed or stamp.dependencies,
         stamp.outputs,
         stamp.result,
+        stamp.about,
+        stamp.payload,
     )
     try:
         store.prepare(call.path)
         store.save(call.path, local)
     except OSError as e:
         _log.debug("could not keep the stamp from %s: %s", remote.url, e)
-    _log.debug("%s: hit, using the stamp from %s", function, remote.url)
     return result, None
 
 
@@ -180,7 +181,13 @@ def _translated(
         for path, name in zip(outs, out_names, strict=True)
     )
     return Stamp(
-        shared.created_ns, shared.duration_ns, dependencies, outputs, shared.result
+        shared.created_ns,
+        shared.duration_ns,
+        dependencies,
+        outputs,
+        shared.result,
+        shared.about,
+        shared.payload,
     )
 
 
@@ -288,5 +295,34 @@ def publish(
             (name, r[1], r[2]) for name, r in zip(out_names, stamp.outputs, strict=True)
         ),
         stamp.result,
+        stamp.about,
+        stamp.payload,
     )
-    remote.put(key, b"".join(bytes(part) for part in pack(shared)))
+    if _small(shared):
+        remote.put(key, b"".join(bytes(part) for part in pack(shared)))
+        return
+    # A large stamp (a command's output, a large result) goes through a file,
+    # never whole in memory: signed as it is written, uploaded in chunks.
+    put_streamed = getattr(remote, "put_streamed", None)
+    if put_streamed is not None:
+        put_streamed(key, lambda file: write(file, shared), cache_root)
+        return
+    from ._fs import AtomicFile
+
+    with AtomicFile(os.path.join(cache_root, "upload"), 0o600) as temporary:
+        write(temporary.file, shared)
+        temporary.file.flush()
+        remote.put_file(key, temporary.name)
+
+
+_SMALL = 1 << 20
+
+
+def _small(stamp: Stamp) -> bool:
+    # Small enough to be sent from memory, in one request.
+    payload = stamp.payload
+    return (
+        not isinstance(stamp.result, Pickling)
+        and len(stamp.result) <= _SMALL
+        and (payload is None or payload.size <= _SMALL)
+    )

@@ -31,7 +31,7 @@ from ._layout import function_folder as function_folder
 from ._layout import is_stamp_file as is_stamp_file
 from ._layout import remove_own_files
 from ._layout import stamp_files as stamp_files
-from ._stampfile import Stamp, StampFormatError, unpack, write
+from ._stampfile import Spool, Stamp, StampFormatError, unpack, write
 from .exceptions import CacheDirError, UnsafeCacheDirError
 
 TYPE_CHECKING = False
@@ -143,6 +143,8 @@ class DirectoryStore:
         except FileNotFoundError:
             return None
         stamp = unpack(data)
+        if stamp.payload is not None:
+            stamp.payload.path = path  # read from there when not in memory
         if len(stamp.result) <= _REMEMBER_BYTES and len(data) <= _REMEMBER_FILE_BYTES:
             if (
                 len(self._recent) >= _REMEMBER_COUNT
@@ -243,7 +245,15 @@ class DirectoryStore:
             OSError: it could not be written; nothing is left behind.
         """
         self.prepare(path)
-        with _fs.AtomicFile(path, 0o600) as temporary:
+        spool = stamp.payload
+        # A payload spooled beside the stamp is already in its file: finish
+        # that file rather than copy it.
+        temporary = (
+            spool.atomic
+            if isinstance(spool, Spool) and spool.atomic and spool.path == path
+            else _fs.AtomicFile(path, 0o600)
+        )
+        with temporary:
             write(temporary.file, stamp)
             temporary.commit()
         self._recent.pop(path, None)
@@ -273,6 +283,8 @@ class DirectoryStore:
         remembered = self._recent.get(path)
         if remembered is None or remembered[1] is not stamp:
             return False
+        if stamp.payload is not None and stamp.payload.size > _REMEMBER_BYTES:
+            return False  # its payload is large too: never copied for this
         from ._lock import StampLock
 
         with StampLock(path, blocking=False) as lock:
@@ -289,6 +301,8 @@ class DirectoryStore:
                 dependencies,
                 stamp.outputs,
                 stamp.result,
+                stamp.about,
+                stamp.payload,
             )
             self.save(path, refreshed)
         return True
@@ -334,6 +348,25 @@ def read_stamp(path: str) -> Stamp:
     """
     with open(path, "rb") as file:
         return unpack(file.read())
+
+
+def read_head(path: str) -> Stamp:
+    """
+    The stamp in the file at *path* without its result or its payload's
+    bytes (:func:`._stampfile.read_head`): a few small reads, whatever its
+    size, and nothing unpickled.
+
+    Raises:
+        StampFormatError: the file is not a stamp of this format.
+        OSError: it can't be read.
+    """
+    from ._stampfile import read_head as read
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return read(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_stamp(path: str, root: str) -> None:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import typing
 
+from .. import _fs
 from ._common import SECRET_ENV, has_leases, warn_once
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._common import LeasingStore, RemoteStore
 
 # Envelope of a remote entry:
@@ -67,12 +71,47 @@ def unseal(secret: bytes | None, key: str, blob: bytes | memoryview) -> bytes | 
 
 
 def _tag(secret: bytes, key: str, data: bytes | memoryview) -> bytes:
+    mac = _mac(secret, key)
+    mac.update(data)
+    return mac.digest()
+
+
+def _mac(secret: bytes, key: str) -> hmac.HMAC:
+    # The tag of an entry, fed all but its data.
     mac = hmac.new(secret, _SIGNED_HEADER, hashlib.sha256)
     encoded = key.encode("utf-8", "surrogatepass")
     mac.update(len(encoded).to_bytes(4, "big"))
     mac.update(encoded)
-    mac.update(data)
-    return mac.digest()
+    return mac
+
+
+class Sealing:
+    """
+    The envelope of *key* written to *file* as data is written through this
+    object, signed as it goes: the tag, which comes before the data, is put
+    in its place by :meth:`finish`. What :func:`seal` makes, without the
+    data ever being whole in memory.
+    """
+
+    def __init__(self, file: typing.BinaryIO, secret: bytes | None, key: str) -> None:
+        self._file = file
+        self._mac = None if secret is None else _mac(secret, key)
+        if self._mac is None:
+            file.write(_UNSIGNED_HEADER)
+        else:
+            file.write(_SIGNED_HEADER + bytes(_TAG_SIZE))
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._file.write(data)
+        if self._mac is not None:
+            self._mac.update(data)
+        return len(data)
+
+    def finish(self) -> None:
+        if self._mac is not None:
+            self._file.seek(_HEADER_SIZE)
+            self._file.write(self._mac.digest())
+        self._file.flush()
 
 
 class SealedStore:
@@ -116,6 +155,21 @@ class SealedStore:
 
     def put(self, key: str, data: bytes) -> None:
         self.inner.put(key, seal(self._secret, key, data))
+
+    def put_streamed(
+        self, key: str, write: Callable[[typing.BinaryIO], None], folder: str
+    ) -> None:
+        """
+        Store under *key*, sealed, what *write* writes to the file it is
+        given: through a temporary file in *folder*, uploaded in chunks, so
+        that a large entry is never whole in memory. A reader gets it with
+        :meth:`get` as any entry.
+        """
+        with _fs.AtomicFile(os.path.join(folder, "upload"), 0o600) as temporary:
+            sealing = Sealing(temporary.file, self._secret, key)
+            write(sealing)  # type: ignore[arg-type]
+            sealing.finish()
+            self.inner.put_file(key, temporary.name)
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)
