@@ -109,7 +109,8 @@ class TestProcessGroup:
 # A shell with job control, small: runs its arguments as the terminal's
 # foreground job (a process group of its own, as interactive shells do, so
 # that stop signals are delivered), says when the job stops, and resumes it
-# half a second later as `fg` would.
+# a second and a half later as `fg` would (time for a test to see it
+# stopped, on a loaded machine too).
 SHELL = """
 import os, signal, sys, time
 signal.signal(signal.SIGTTOU, signal.SIG_IGN)
@@ -127,7 +128,7 @@ while True:
     _, status = os.waitpid(pid, os.WUNTRACED)
     if os.WIFSTOPPED(status):
         print("[stopped]", flush=True)
-        time.sleep(0.5)
+        time.sleep(1.5)
         os.tcsetpgrp(0, pid)
         os.killpg(pid, signal.SIGCONT)
         continue
@@ -248,8 +249,10 @@ class TestTerminal:
             (command,) = [p for p in processes_with(marker) if p not in (pid, shell)]
             os.write(master, b"\x1a")
             said = read_until(master, b"[stopped]")
-            stopped = (state(command), state(pid))
-            resumed = wait_for(lambda: state(command) != "T" and state(pid) != "T", 5)
+            # The stop reaches every process of the group, each as it is
+            # scheduled: the command may stop a moment after jobstamp.
+            stopped = wait_for(lambda: state(command) == "T" and state(pid) == "T", 1)
+            resumed = wait_for(lambda: state(command) != "T" and state(pid) != "T", 8)
             os.killpg(pid, signal.SIGTERM)
             exit_status(shell)
         finally:
@@ -258,7 +261,7 @@ class TestTerminal:
                 os.kill(left, signal.SIGKILL)
 
         assert b"[stopped]" in said
-        assert ("T", "T") == stopped
+        assert stopped
         assert resumed
 
     def test_sigterm_to_jobstamp_alone_reaches_the_command(self, env):

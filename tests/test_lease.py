@@ -331,6 +331,24 @@ class TestOneRunAcrossMachines:
         assert f"took the lease in {fleet.remote.url} as {owner}" in log()
         assert re.search(rf"hit after waiting \d+\.\d\d s for {re.escape(owner)}", log())
 
+    def test_waits_are_counted(self, fleet, log):
+        """A call that waited for another machine's run counts as a hit with one lease wait and its time, not as a run."""
+        holder = Holder()
+        a = fleet.machine("a", holder.body("a"), ignore=HELD)
+        b = fleet.machine("b", holder.body("b"), ignore=HELD)
+
+        first = Background(lambda: a(1))
+        assert holder.started.wait(10)
+        second = Background(lambda: b(1))
+        eventually(lambda: "waiting up to 300 s" in log())
+        holder.let_go()
+        first.outcome(), second.outcome()
+        waited, ran = b.stats(), a.stats()
+
+        assert (1, 0, 0, 1) == (waited.hits, waited.misses, waited.runs, waited.lease_waits)
+        assert waited.time_waited > 0
+        assert (0, 1, 1, 0) == (ran.hits, ran.misses, ran.runs, ran.lease_waits)
+
     def test_holder_that_fails_lets_its_waiters_run(self, fleet, log, client, prefix):
         """A holder whose job raises releases its lease at once, and its waiters all run the job together."""
         holder = Holder(together=("b", "c"))

@@ -560,6 +560,21 @@ class TestCacheStatsCommand:
         assert str(cache_dir) == document["directory"]
         assert document["zeroed"] is False
 
+    def test_lease_waits_get_columns_of_their_own(self, cache_dir):
+        """Where a call waited for another machine's lease, cache stats shows the waits and the time they took."""
+        cache_dir.mkdir()
+        entry = ("command", "codegen", {"hits": 3, "misses": 1, "runs": 1, "saved_ns": 6 * 10**9, "lease_waits": 2, "lease_wait_ns": 4 * 10**9})
+        _counters.append(str(stats_file(cache_dir)), _counters.encode([entry]))
+
+        status, out, _ = self.run("--stamp-directory", str(cache_dir))
+
+        assert 0 == status
+        assert [
+            "HITS  MISSES  HIT RATE  SAVED  WAITS  WAITED  NAME",
+            "   3       1     75.0%   6.0s      2    4.0s  $ codegen",
+            "   3       1     75.0%   6.0s      2    4.0s  total",
+        ] == out.splitlines()
+
     def test_zero_shows_then_resets(self, cache_dir):
         """--zero shows the statistics, then starts them again from nothing."""
         self.write(cache_dir)

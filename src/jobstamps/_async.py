@@ -154,7 +154,8 @@ async def _run(
             result, miss = job._local(store, call, method, max_age_ns)
             if miss is None:
                 return result, None
-        created_ns, fingerprints = job._begin(store, call, method, force)
+        created_ns, fingerprints = job._begin(call, method)
+        job._ran(store, force)
         started = time.perf_counter_ns()
         result = await job.func(*args, **kwargs)  # type: ignore[misc]
         duration_ns = time.perf_counter_ns() - started

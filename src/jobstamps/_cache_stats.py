@@ -68,27 +68,37 @@ def _row(kind: str, name: str, counters: dict[str, int]) -> dict[str, object]:
     stats = _stats.Stats.of(counters)
     row["hit_rate"] = stats.hit_rate
     row["time_saved"] = stats.time_saved
+    if "lease_wait_ns" in counters:
+        row["time_waited"] = stats.time_waited
     return row
 
 
 def _table(rows: list[dict[str, object]]) -> str:
-    header = ("HITS", "MISSES", "HIT RATE", "SAVED", "NAME")
-    cells = [
-        (
+    # Waits for another machine's lease only where some call waited.
+    waits = any(row.get("lease_waits") for row in rows)
+    header = ["HITS", "MISSES", "HIT RATE", "SAVED"]
+    if waits:
+        header += ["WAITS", "WAITED"]
+    cells = []
+    for row in rows:
+        line = [
             str(row["hits"]),
             str(row["misses"]),
             f"{row['hit_rate']:.1%}" if row["hits"] or row["misses"] else "-",
             _seconds(row["time_saved"]),  # type: ignore[arg-type]
-            _name(row),
-        )
-        for row in rows
+        ]
+        if waits:
+            waited = row.get("time_waited", 0.0)
+            line += [str(row.get("lease_waits", 0)), _seconds(waited)]  # type: ignore[arg-type]
+        cells.append(line)
+    widths = [
+        max(len(line[i]) for line in [header, *cells]) for i in range(len(header))
     ]
-    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(4)]
     lines = [
-        "  ".join(
-            [*(c.rjust(w) for c, w in zip(line[:4], widths, strict=True)), line[4]]
+        "  ".join([*(c.rjust(w) for c, w in zip(line, widths, strict=True)), name])
+        for line, name in zip(
+            [header, *cells], ["NAME", *(_name(row) for row in rows)], strict=True
         )
-        for line in [header, *cells]
     ]
     return "\n".join(lines) + "\n"
 

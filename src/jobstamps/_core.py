@@ -22,7 +22,7 @@ import os
 import time
 
 from . import _config, _counters, _log, _methods, _paths
-from ._counters import HITS, MISSES, RUNS, SAVED_NS
+from ._counters import HITS, LEASE_WAIT_NS, LEASE_WAITS, MISSES, RUNS, SAVED_NS
 from ._freshness import Call, Miss, stale
 from ._key import KeyBuilder
 from ._lock import StampLock
@@ -258,6 +258,10 @@ class Job:
             if lease is not None:
                 # Once published: waiters then find the stamp.
                 lease.release(published=stamp is not None)
+                if lease.waited_ns:
+                    counts = self._counts(store)
+                    counts[LEASE_WAITS] += 1
+                    counts[LEASE_WAIT_NS] += lease.waited_ns
         return result
 
     def out_of_date(
@@ -494,11 +498,13 @@ class Job:
                             call.path,
                         )
                     return result, None
-            created_ns, fingerprints = self._begin(store, call, method, force)
+            created_ns, fingerprints = self._begin(call, method)
             if lease is not None and lease.wait_or_take(fingerprints):
-                # A remote hit, after waiting lease.waited_ns for the machine
-                # that ran the job (a call that ran after waiting has it too).
+                # A remote hit (counted as one), after waiting lease.waited_ns
+                # for the machine that ran the job (a call that ran after
+                # waiting has it too).
                 return lease.result, None
+            self._ran(store, force)
             started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)
             duration_ns = time.perf_counter_ns() - started
@@ -532,27 +538,29 @@ class Job:
             return e
         return None
 
-    def _begin(
-        self, store: DirectoryStore, call: Call, method: Method, force: bool
-    ) -> tuple[int, Dependencies]:
+    def _begin(self, call: Call, method: Method) -> tuple[int, Dependencies]:
         """
-        Count a run about to start, and take its time and the fingerprints
-        of its dependencies: first, so that an edit made while the job runs
-        shows up as a change next time.
+        Take the time of a run about to start and the fingerprints of its
+        dependencies: first, so that an edit made while the job runs shows
+        up as a change next time.
         """
         if self.restore_outputs and call.outputs:
             from . import _outputs
 
             _outputs.refuse_directories(call.outputs)
-        counts = self._counts(store)
-        counts[RUNS] += 1
-        if not force:
-            counts[MISSES] += 1
         created_ns = time.time_ns()
         fingerprints = tuple(
             (dep, _methods.fingerprint(dep, method)) for dep in call.dependencies
         )
         return created_ns, fingerprints
+
+    def _ran(self, store: DirectoryStore, force: bool) -> None:
+        # Counted as the run starts: a run whose stamp can't be written, or
+        # that raises, is a run all the same.
+        counts = self._counts(store)
+        counts[RUNS] += 1
+        if not force:
+            counts[MISSES] += 1
 
     def _stamp(
         self,

@@ -33,8 +33,8 @@ import zlib
 # happens: records carry counters by name, readers add up every name they
 # meet (an older reader keeps a newer counter), and `jobstamp cache stats
 # --json` shows them all.
-COUNTERS = ("hits", "misses", "runs", "saved_ns")
-HITS, MISSES, RUNS, SAVED_NS = range(4)
+COUNTERS = ("hits", "misses", "runs", "saved_ns", "lease_waits", "lease_wait_ns")
+HITS, MISSES, RUNS, SAVED_NS, LEASE_WAITS, LEASE_WAIT_NS = range(6)
 
 STATS_FILE = "stats"
 

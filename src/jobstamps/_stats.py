@@ -50,12 +50,17 @@ class Stats:
         runs: Times the function ran: its misses, and its refreshes.
         time_saved: Seconds not spent running: over the hits, how long the
             runs that made their stamps took.
+        lease_waits: Calls that waited for another machine holding the
+            stamp's lease (see *lease*).
+        time_waited: Seconds those calls waited.
     """
 
     hits: int = 0
     misses: int = 0
     runs: int = 0
     time_saved: float = 0.0
+    lease_waits: int = 0
+    time_waited: float = 0.0
 
     @property
     def hit_rate(self) -> float:
@@ -75,6 +80,8 @@ class Stats:
             misses=counters.get("misses", 0),
             runs=counters.get("runs", 0),
             time_saved=counters.get("saved_ns", 0) / 1e9,
+            lease_waits=counters.get("lease_waits", 0),
+            time_waited=counters.get("lease_wait_ns", 0) / 1e9,
         )
 
 
