@@ -113,5 +113,5 @@ def store_dropper() -> Callable[[], None]:
     A function forgetting the stores this process keeps (and the stamps they
     remember), so that the next call reads its stamp from disk.
     """
-    stores: dict[str, object] = _find("_core:_stores")
+    stores: dict[str, object] = _find("_job:_stores", "_core:_stores")
     return stores.clear

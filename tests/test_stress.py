@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from jobstamps import HashMethod, _core, _fs, jobstamped
+from jobstamps import HashMethod, _fs, _job, jobstamped
 from jobstamps._lock import StampLock
 from jobstamps._stampfile import Stamp, unpack
 from jobstamps._store import DirectoryStore
@@ -53,9 +53,9 @@ def _isolate(monkeypatch, tmp_path):
         if name.startswith("JOBSTAMPS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("JOBSTAMPS_CACHE_DIR", str(tmp_path / "default-cache"))
-    _core._stores.clear()
+    _job._stores.clear()
     yield
-    _core._stores.clear()
+    _job._stores.clear()
 
 
 @pytest.fixture(name="cache")
@@ -390,7 +390,7 @@ class TestCrashes:
 
 def _fresh_process() -> None:
     # Forget what this process remembers of stamps, as a new process would.
-    _core._stores.clear()
+    _job._stores.clear()
 
 
 class TestCorruption:

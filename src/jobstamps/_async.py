@@ -28,7 +28,7 @@ import asyncio
 import threading
 import time
 
-from . import _config, _counters, _log
+from . import _config, _counters, _log, _stamping
 from ._lock import StampLock
 
 TYPE_CHECKING = False
@@ -145,7 +145,7 @@ async def _run(
             )
             if fetched is None:
                 return result, None
-    writable = job._writable(store, call)
+    writable = _stamping.prepare(store, call)
     lock = None if owner is None else StampLock(call.path, owner)
     if lock is not None:
         await _acquire(lock)
@@ -154,22 +154,24 @@ async def _run(
             result, miss = job._local(store, call, method, max_age_ns)
             if miss is None:
                 return result, None
-        created_ns, fingerprints = job._begin(call, method)
+        created_ns, fingerprints = _stamping.begin(call, method, job.restore_outputs)
         job._ran(store, force)
         started = time.perf_counter_ns()
         result = await job.func(*args, **kwargs)  # type: ignore[misc]
         duration_ns = time.perf_counter_ns() - started
-        stamp = job._stamp(
+        stamp = _stamping.stamp(
             store,
             call,
             result,
             created_ns,
             duration_ns,
             fingerprints,
-            job.keep,
-            writable,
-            args,
-            kwargs,
+            keep=job.keep,
+            writable=writable,
+            strict=job.strict,
+            restore_outputs=job.restore_outputs,
+            function=job.keys.function,
+            label=lambda: job.label(args, kwargs),
         )
     finally:
         if lock is not None:
