@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jobstamps import Stats, _counters, _stats, jobstamp_cmd_main, jobstamped
+from jobstamps import Stats, _counters, _statsfile, jobstamp_cmd_main, jobstamped
 from jobstamps._store import read_stamp
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -79,11 +79,11 @@ def worker_name():
 
 
 def totals(cache_dir):
-    return _stats.read(str(cache_dir))
+    return _statsfile.read(str(cache_dir))
 
 
 def stats_file(cache_dir):
-    return Path(cache_dir) / _counters.STATS_FILE
+    return Path(cache_dir) / _statsfile.STATS_FILE
 
 
 class TestInTheProcess:
@@ -184,7 +184,7 @@ class TestInTheProcess:
         written = stats_file(cache_dir).read_bytes()
         _counters.flush()  # nothing new: nothing written
 
-        assert 1 == written.count(_counters.MAGIC)
+        assert 1 == written.count(_statsfile.MAGIC)
         assert written == stats_file(cache_dir).read_bytes()
         assert (1, 1, 1) == (f.stats().hits, f.stats().misses, f.stats().runs)
 
@@ -247,37 +247,37 @@ class TestRecords:
         names = [
             "a,b;c=d%e",
             "line\nbreak\r",
-            _counters.MAGIC.decode() + "x",
+            _statsfile.MAGIC.decode() + "x",
             "caf\u00e9 \u2603",
             "bad\udcffbyte",
             "",
         ]
         entries = [("command", name, {"hits": i, "misses": 1}) for i, name in enumerate(names)]
-        record = _counters.encode(entries)
+        record = _statsfile.encode(entries)
 
         assert 1 == record.count(b"\n") and record.endswith(b"\n")
-        assert 1 == record.count(_counters.MAGIC)
-        assert [[(k, n, {c: v for c, v in cs.items() if v}) for k, n, cs in entries]] == _counters.decode(record)
+        assert 1 == record.count(_statsfile.MAGIC)
+        assert [[(k, n, {c: v for c, v in cs.items() if v}) for k, n, cs in entries]] == _statsfile.decode(record)
 
     def test_torn_and_foreign_lines_are_skipped(self):
         """A torn record, garbage, or a bad checksum costs only itself."""
-        one = _counters.encode([("function", "f", {"hits": 1})])
-        two = _counters.encode([("function", "f", {"hits": 2})])
-        three = _counters.encode([("function", "f", {"hits": 4})])
-        flipped = bytearray(_counters.encode([("function", "f", {"hits": 8})]))
+        one = _statsfile.encode([("function", "f", {"hits": 1})])
+        two = _statsfile.encode([("function", "f", {"hits": 2})])
+        three = _statsfile.encode([("function", "f", {"hits": 4})])
+        flipped = bytearray(_statsfile.encode([("function", "f", {"hits": 8})]))
         flipped[-3] ^= 1
         data = one + two[:-7] + b"garbage\n\x00\xff" + bytes(flipped) + three + b"@jobstamps"
 
-        assert [[("function", "f", {"hits": 1})], [("function", "f", {"hits": 4})]] == _counters.decode(data)
+        assert [[("function", "f", {"hits": 1})], [("function", "f", {"hits": 4})]] == _statsfile.decode(data)
 
     def test_counters_unknown_to_this_version_are_kept(self, cache_dir):
         """A counter a newer version writes is added up and compacted like the others."""
         cache_dir.mkdir()
         path = str(stats_file(cache_dir))
         for waits in (2, 3):
-            _counters.append(path, _counters.encode([("command", "make", {"hits": 1, "waits": waits})]))
+            _statsfile.append(path, _statsfile.encode([("command", "make", {"hits": 1, "waits": waits})]))
 
-        assert {("command", "make"): {"hits": 2, "waits": 5}} == _stats.compact(str(cache_dir))
+        assert {("command", "make"): {"hits": 2, "waits": 5}} == _statsfile.compact(str(cache_dir))
         assert {("command", "make"): {"hits": 2, "waits": 5}} == totals(cache_dir)
 
 
@@ -287,7 +287,7 @@ class TestProcesses:
         processes = [worker("calls", 50, 5) for _ in range(8)]
         compactions = 0
         while any(p.poll() is None for p in processes):
-            _stats.compact(str(cache_dir))
+            _statsfile.compact(str(cache_dir))
             compactions += 1
         for p in processes:
             assert 0 == p.wait()
@@ -314,7 +314,7 @@ class TestProcesses:
         after = totals(cache_dir)[worker_name()]
         assert (12, 2, 2) == (after["hits"], after["misses"], after["runs"])
         assert all(
-            record for record in _counters.decode(stats_file(cache_dir).read_bytes())
+            record for record in _statsfile.decode(stats_file(cache_dir).read_bytes())
         )
 
     def test_a_forked_child_starts_from_zero(self, cache_dir):
@@ -427,11 +427,11 @@ class TestCompaction:
             f(x)
             _counters.flush()
         before = totals(cache_dir)
-        compacted = _stats.compact(str(cache_dir))
+        compacted = _statsfile.compact(str(cache_dir))
 
         assert before == compacted == totals(cache_dir)
         assert not stats_file(cache_dir).exists()
-        assert 1 == len(_counters.decode((cache_dir / "stats.base").read_bytes()))
+        assert 1 == len(_statsfile.decode((cache_dir / "stats.base").read_bytes()))
 
     def test_a_compaction_killed_before_removing_the_old_file_counts_it_once(
         self, cache_dir, monkeypatch
@@ -439,14 +439,14 @@ class TestCompaction:
         """An old file the base already took in is not counted again, and goes next time."""
         cache_dir.mkdir()
         live = str(stats_file(cache_dir))
-        _counters.append(live, _counters.encode([("command", "make", {"hits": 3})]))
-        monkeypatch.setattr(_stats._fs, "quietly", lambda call, arg: None)
-        _stats.compact(str(cache_dir))
+        _statsfile.append(live, _statsfile.encode([("command", "make", {"hits": 3})]))
+        monkeypatch.setattr(_statsfile._fs, "quietly", lambda call, arg: None)
+        _statsfile.compact(str(cache_dir))
         monkeypatch.undo()
         [old] = [p for p in cache_dir.iterdir() if p.name.endswith(".old")]
 
         assert {("command", "make"): {"hits": 3}} == totals(cache_dir)
-        assert {("command", "make"): {"hits": 3}} == _stats.compact(str(cache_dir))
+        assert {("command", "make"): {"hits": 3}} == _statsfile.compact(str(cache_dir))
         assert not old.exists()
 
     def test_a_growing_file_is_compacted_by_its_writers(self, cache_dir, monkeypatch):
@@ -475,7 +475,7 @@ class TestCompaction:
         f()
         _counters.flush()
 
-        assert {("function", f.key().function): {"misses": 1, "runs": 1}} == _stats.compact(
+        assert {("function", f.key().function): {"misses": 1, "runs": 1}} == _statsfile.compact(
             str(cache_dir), zero=True
         )
         assert {} == totals(cache_dir)
@@ -493,7 +493,7 @@ class TestCacheStatsCommand:
     def write(self, cache_dir):
         cache_dir.mkdir(exist_ok=True)
         for entry in STATS_RECORDS:
-            _counters.append(str(stats_file(cache_dir)), _counters.encode([entry]))
+            _statsfile.append(str(stats_file(cache_dir)), _statsfile.encode([entry]))
 
     def run(self, *args):
         out, err = [], []
@@ -564,7 +564,7 @@ class TestCacheStatsCommand:
         """Where a call waited for another machine's lease, cache stats shows the waits and the time they took."""
         cache_dir.mkdir()
         entry = ("command", "codegen", {"hits": 3, "misses": 1, "runs": 1, "saved_ns": 6 * 10**9, "lease_waits": 2, "lease_wait_ns": 4 * 10**9})
-        _counters.append(str(stats_file(cache_dir)), _counters.encode([entry]))
+        _statsfile.append(str(stats_file(cache_dir)), _statsfile.encode([entry]))
 
         status, out, _ = self.run("--stamp-directory", str(cache_dir))
 

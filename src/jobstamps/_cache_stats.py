@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from . import _stats
+from . import _stats, _statsfile
 from ._options import FLAG, HELP, STAMP_DIRECTORY, Option, UsageError, say
 
 STATS_OPTIONS = (
@@ -33,7 +33,7 @@ def stats_main(root: str, options: dict[str, object]) -> int:
     """
     if not os.path.isdir(root):
         raise UsageError(f"no stamp directory at {root}")
-    totals = _stats.compact(root, zero=bool(options["zero"]))
+    totals = _statsfile.compact(root, zero=bool(options["zero"]))
     order = sorted(totals, key=lambda key: (-totals[key].get("saved_ns", 0), key))
     rows = [_row(kind, name, totals[kind, name]) for kind, name in order]
     total: dict[str, int] = {}

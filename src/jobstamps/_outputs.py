@@ -195,9 +195,9 @@ def is_cache(root: str) -> bool:
 
 def _made_here(root: str, path: str) -> bool:
     # Kept contents in their place, the lock files of stamps, statistics.
-    from ._counters import is_stats_file
     from ._layout import is_stamp_name
     from ._lock import LOCK_SUFFIX
+    from ._statsfile import is_stats_file
 
     folder, name = os.path.split(path)
     if folder == root and is_stats_file(name):
