@@ -29,7 +29,6 @@ whether one is fresh (:mod:`._freshness`).
 
 from __future__ import annotations
 
-import _thread
 import marshal
 import os
 import sys
@@ -44,6 +43,7 @@ try:
 except ImportError:  # pragma: no cover - other interpreters
     import pickle  # type: ignore[no-redef]
 
+from ._largewrite import ChecksumWriter, padding
 from ._payload import PAYLOAD_OFFSET as PAYLOAD_OFFSET
 from ._payload import Payload as Payload
 from ._payload import PayloadChangedError as PayloadChangedError
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import mmap
     from typing import Any, BinaryIO
 
-    from ._methods import Fingerprint
+    from ._protocol import Fingerprint
 
     Dependencies = tuple[tuple[str, Fingerprint | None], ...]
     # (path, SHA-256 of the contents kept for restoring it or None, mode)
@@ -78,10 +78,6 @@ NOT_WRITTEN = -1
 # Part of every key: a stamp is only ever read by the same stamp format and
 # the same Python (pickles of one minor version may not load in another).
 KEY_CONTEXT = b"stamp-format=%d;python=%d.%d" % (FORMAT_VERSION, *sys.version_info[:2])
-
-# Results larger than this are checksummed in a second thread as they are
-# written (see _write_and_checksum).
-_LARGE_BYTES = 1024 * 1024
 
 
 class Stamp:
@@ -247,58 +243,13 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
     result: object = stamp.result
     meta = _meta(stamp)
     if isinstance(result, Pickling):
-        meta = _meta(stamp, _padding(_HEADER_SIZE + size + len(meta), result.value))
-    writer = _ChecksumWriter(file, meta, zlib.crc32(prefix[len(_HEADER) :]))
+        meta = _meta(stamp, padding(_HEADER_SIZE + size + len(meta), result.value))
+    writer = ChecksumWriter(file, meta, zlib.crc32(prefix[len(_HEADER) :]))
     if isinstance(result, Pickling):
         pickle.dump(result.value, writer, protocol=-1)
     else:
         writer.write(result)
     file.write(writer.checksum.to_bytes(4, "big"))
-
-
-# Where the bytes of a bytes object start, from its id() (CPython); 0 where
-# that is not known.
-_BYTES_DATA = sys.getsizeof(b"") - 1 if sys.implementation.name == "cpython" else 0
-_ALIGNMENT = 64
-
-
-def _padding(offset: int, value: object) -> int:
-    """
-    How many zero bytes to end the meta with, had it ended at *offset*, so
-    that the bytes of a large *value* land in the file at the offset they
-    have in memory, modulo 64: the kernel then copies them into the page
-    cache about twice as fast. Stamping the 200 MB result of scenario 6 of
-    benchmarks/run.py takes 150 to 210 ms without (against 70 to 150 ms for
-    the layout before the payload moved the result by a few bytes), and a
-    plain write of 200 MB from an offset that agrees with its address takes
-    75 ms where one that does not takes 160 ms.
-    """
-    if type(value) is not bytes or not _BYTES_DATA:
-        return 0
-    probe = _Probe()
-    try:
-        pickle.dump(value, probe, protocol=-1)
-    except _Found:
-        return (id(value) + _BYTES_DATA - offset - probe.size) % _ALIGNMENT
-    return 0
-
-
-class _Found(Exception):
-    pass
-
-
-class _Probe:
-    # Counts what pickle writes before the bytes of a large value.
-    __slots__ = ("size",)
-
-    def __init__(self) -> None:
-        self.size = 0
-
-    def write(self, data: Any) -> int:
-        if len(data) > _LARGE_BYTES:
-            raise _Found
-        self.size += len(data)
-        return len(data)
 
 
 def _meta(stamp: Stamp, padding: int = 0) -> bytes:
@@ -416,60 +367,3 @@ def read_head(fd: int, head: bytes = b"") -> Stamp:
 
 # What read_head reads first: the header, and the meta of most stamps.
 _HEAD_READ = 4096
-
-
-class _ChecksumWriter:
-    """
-    Writes to *file* the meta and what comes after it, keeping their CRC-32
-    on from *checksum*.
-    """
-
-    __slots__ = ("checksum", "file")
-
-    def __init__(self, file: Any, meta: bytes, checksum: int) -> None:
-        self.file = file
-        file.write(meta)
-        self.checksum = zlib.crc32(meta, checksum)
-
-    def write(self, data: Any) -> int:
-        if len(data) > _LARGE_BYTES:
-            self.checksum = _write_and_checksum(self.file, data, self.checksum)
-        else:
-            self.checksum = zlib.crc32(data, self.checksum)
-            self.file.write(data)
-        return len(data)
-
-
-def _write_and_checksum(file: Any, data: Any, checksum: int) -> int:
-    # Both zlib.crc32 and the write let go of the GIL over large buffers: the
-    # checksum is taken in another thread while the data is written. On
-    # scenario 6 of benchmarks/run.py (a 200 MB result) this makes stamping
-    # 40-45% faster than a write after one zlib.crc32 (96-105 ms against
-    # 158-193 ms), which alone would miss the target of 0.5x a plain write
-    # (0.37-0.43x, against 0.72-0.79x). (_thread, not threading: threading
-    # costs an import on every cached `jobstamp` run.)
-    done = _thread.allocate_lock()
-    done.acquire()
-    outcome: list[object] = []
-
-    def crc() -> None:
-        try:
-            outcome.append(zlib.crc32(data, checksum))
-        except BaseException as e:  # pragma: no cover - out of memory, say
-            outcome.append(e)
-        finally:
-            done.release()
-
-    try:
-        _thread.start_new_thread(crc, ())
-    except RuntimeError:  # pragma: no cover - no threads left
-        file.write(data)
-        return zlib.crc32(data, checksum)
-    try:
-        file.write(data)
-    finally:
-        done.acquire()
-    value = outcome[0]
-    if isinstance(value, BaseException):  # pragma: no cover
-        raise value
-    return value  # type: ignore[return-value]
