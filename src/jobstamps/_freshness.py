@@ -22,8 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._methods import Fingerprint
-    from ._protocol import Method
+    from ._protocol import Fingerprint, Method
     from ._stampfile import Dependencies, Stamp
 
     _Signature = tuple[str, int | None, int | None, int | None, int]

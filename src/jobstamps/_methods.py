@@ -26,25 +26,7 @@ if TYPE_CHECKING:
     # of the empty console script a cached `jobstamp` run is held to (1.5x,
     # scenario 7 of benchmarks/run.py): the Method protocol lives in
     # ._protocol, for type checkers and for isinstance().
-    from typing import TypeAlias
-
-    from ._protocol import Method
-
-Fingerprint: TypeAlias = (
-    "tuple[int | None, int, str | None, int, int | None, int | None]"
-)
-"""
-``(mtime_ns, size, digest, taken_ns, ctime_ns, inode)`` of one dependency:
-its stat signature (what git's index compares: modification and change
-times, inode and size), a content digest or ``None``, and when the
-fingerprint was taken.
-
-A stat signature proves something only on the machine that took it: a
-fingerprint from another machine has ``None`` for its times and inode, which
-match no file, so its file is read here. The device number is left out, as
-git leaves it out by default: it changes across reboots and remounts of
-network, overlay and btrfs filesystems, which would make every stamp stale.
-"""
+    from ._protocol import Fingerprint, Method
 
 # How close to the moment it was fingerprinted a file's mtime (or ctime) may
 # be before an unchanged stat no longer proves unchanged content: a second

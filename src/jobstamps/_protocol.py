@@ -4,17 +4,32 @@
 A ``typing.Protocol``, checkable with ``isinstance`` at run time. It lives
 apart from :mod:`._methods` because importing typing costs more than a cached
 ``jobstamp`` run may spend: only ``jobstamps.Method`` and type checkers import
-this module. Knows the shape of a method; knows nothing of files or stamps.
+this module. Knows the shape of a method and of a fingerprint; knows nothing
+of files or stamps.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     import os
 
-    from ._methods import Fingerprint
+Fingerprint: TypeAlias = (
+    "tuple[int | None, int, str | None, int, int | None, int | None]"
+)
+"""
+``(mtime_ns, size, digest, taken_ns, ctime_ns, inode)`` of one dependency:
+its stat signature (what git's index compares: modification and change
+times, inode and size), a content digest or ``None``, and when the
+fingerprint was taken.
+
+A stat signature proves something only on the machine that took it: a
+fingerprint from another machine has ``None`` for its times and inode, which
+match no file, so its file is read here. The device number is left out, as
+git leaves it out by default: it changes across reboots and remounts of
+network, overlay and btrfs filesystems, which would make every stamp stale.
+"""
 
 
 @runtime_checkable
