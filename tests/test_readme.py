@@ -47,6 +47,22 @@ def test_readme_test_command_is_what_ci_runs():
     assert commands[0] in ci.splitlines()
 
 
+def test_how_it_works_names_every_module():
+    """The README's "How it works" names every module of the package, and no other."""
+    text = README.read_text()
+    section = text[text.index("## How it works") :]
+    section = section[: section.index("\n## ", 1)]
+    package = Path(__file__).parent.parent / "src" / "jobstamps"
+    modules = {
+        path.name
+        for path in package.glob("*.py")
+        if path.name not in ("__init__.py", "__main__.py", "jobstamp_cmd_main.py")
+    }
+    named = set(re.findall(r"`(\w+\.py)`", section))
+
+    assert modules == named
+
+
 class Step:
     """
     One ``$ command`` of a console block (continued lines joined) and the
