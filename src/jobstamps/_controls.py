@@ -79,6 +79,31 @@ def duration_ns(value: object, name: str, *, negative_ok: bool = False) -> int:
     return ns
 
 
+def names_in(names: Iterable[str], what: str) -> tuple[str, ...]:
+    """
+    The names in *names*, given as the argument *what* (``env``,
+    ``ignore``): an iterable of strings, never a single one.
+
+    Raises:
+        TypeError: *names* is a single string, or holds something else.
+    """
+    if isinstance(names, str | bytes):
+        raise TypeError(
+            f"jobstamps: {what} must be an iterable of names, not the single "
+            f"name {names!r}; wrap it in a tuple: {what}=({names!r},)"
+        )
+    try:
+        given = tuple(names)
+    except TypeError:
+        raise TypeError(
+            f"jobstamps: {what} must be an iterable of names, not {names!r}"
+        ) from None
+    bad = next((name for name in given if not isinstance(name, str)), None)
+    if bad is not None:
+        raise TypeError(f"jobstamps: {what} must hold names (str), not {bad!r}")
+    return given
+
+
 def env_names(names: Iterable[str], what: str = "env") -> tuple[str, ...]:
     """
     The names of environment variables in *names*, sorted, each once.
@@ -87,20 +112,8 @@ def env_names(names: Iterable[str], what: str = "env") -> tuple[str, ...]:
         TypeError: *names* is a single string, or holds something else.
         ValueError: a name is empty or holds ``=`` (or a NUL).
     """
-    if isinstance(names, str | bytes):
-        raise TypeError(
-            f"jobstamps: {what} must be an iterable of names, not the single "
-            f"name {names!r}; wrap it in a tuple: {what}=({names!r},)"
-        )
-    try:
-        given = list(names)
-    except TypeError:
-        raise TypeError(
-            f"jobstamps: {what} must be an iterable of names, not {names!r}"
-        ) from None
+    given = names_in(names, what)
     for name in given:
-        if not isinstance(name, str):
-            raise TypeError(f"jobstamps: {what} must hold names (str), not {name!r}")
         if not name or "=" in name or "\0" in name:
             prefix = "" if what.startswith("-") else "jobstamps: "
             raise ValueError(

@@ -310,18 +310,6 @@ class KeyBuilder:
 
 
 def _names(ignore: Iterable[str]) -> frozenset[str]:
-    if isinstance(ignore, str | bytes):
-        raise TypeError(
-            f"jobstamps: ignore must be an iterable of names, not the single "
-            f"name {ignore!r}; wrap it in a tuple: ignore=({ignore!r},)"
-        )
-    try:
-        names = frozenset(ignore)
-    except TypeError:
-        raise TypeError(
-            f"jobstamps: ignore must be an iterable of names, not {ignore!r}"
-        ) from None
-    bad = next((n for n in names if not isinstance(n, str)), None)
-    if bad is not None:
-        raise TypeError(f"jobstamps: ignore must hold names (str), not {bad!r}")
-    return names
+    from ._controls import names_in
+
+    return frozenset(names_in(ignore, "ignore"))
