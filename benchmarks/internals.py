@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -115,3 +117,18 @@ def store_dropper() -> Callable[[], None]:
     """
     stores: dict[str, object] = _find("_job:_stores", "_core:_stores")
     return stores.clear
+
+
+def stamp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """
+    The stamp files under *folder*: not the cache's tag, statistics or
+    anything else jobstamps keeps beside them (told by the stamp magic).
+    """
+    magic = _find("_stampfile:MAGIC", "_store:MAGIC")
+    found = []
+    for path in Path(folder).rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as file:
+                if file.read(len(magic)) == magic:
+                    found.append(path)
+    return found

@@ -89,7 +89,7 @@ def _stamp_farm(bench: Bench, count: int) -> str:
     # fan-out of the digest into subfolders (ab/cd/abcd...).
     probe = Path(bench.dir("s5-probe"))
     jobstamped(cache_dir=str(probe))(scale_target)(0)
-    (sample,) = (p for p in probe.rglob("*") if p.is_file())
+    (sample,) = internals.stamp_files(probe)
     folder, *fan_out, name = sample.relative_to(probe).parts
     widths = [len(part) for part in fan_out]
     assert "".join(fan_out) == name[: sum(widths)], sample

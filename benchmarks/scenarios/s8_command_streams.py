@@ -91,7 +91,7 @@ def _throughput(bench: Bench, jobstamp: str) -> None:
     # A hit of the same output, stored once.
     hit = f"{shlex.quote(jobstamp)} --stamp-directory {replayed} -- {produce}"
     subprocess.run(["sh", "-c", f"{hit} > /dev/null"], check=True, env=env)
-    (stamp,) = [p for p in Path(bench.dir("s8-replayed")).rglob("*") if p.is_file()]
+    (stamp,) = internals.stamp_files(bench.dir("s8-replayed"))
     # Each run writes a new file, as a miss does: what an earlier run left
     # is removed first, untimed.
     m = _time(
