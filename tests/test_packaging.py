@@ -102,3 +102,29 @@ def test_key_and_method_are_imported_when_asked_for():
     code = "import jobstamps\njobstamps.StampKey\njobstamps.Method\n"
 
     assert ["attr", "attrs", "jobstamps._stampkey", "jobstamps._protocol"] == light_imports(code)
+
+
+def test_a_hit_loads_nothing_that_only_a_miss_needs(tmp_path):
+    """A cached jobstamp run, and a decorated hit, load neither the stamping of a run nor the fast writing of a large stamp."""
+    setup = (
+        "import os\n"
+        f"os.environ['JOBSTAMPS_CACHE_DIR'] = {str(tmp_path)!r}\n"
+        "from jobstamps._cli import main\n"
+        "from jobstamps import jobstamped\n"
+        "@jobstamped\n"
+        "def f(x):\n"
+        "    return x\n"
+    )
+    miss = setup + "assert main(['jobstamp', '--', 'true']) == 0\nf(1)\n"
+    hit = (
+        setup
+        + "import sys\n"
+        + "assert main(['jobstamp', '--', 'true']) == 0\nassert f(1) == 1\n"
+        + "print(' '.join(m for m in ('jobstamps._stamping', 'jobstamps._largewrite') if m in sys.modules))\n"
+    )
+    subprocess.run([sys.executable, "-c", miss], check=True, capture_output=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", hit], check=True, capture_output=True, text=True
+    ).stdout.split()
+
+    assert [] == loaded

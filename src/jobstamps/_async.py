@@ -159,19 +159,14 @@ async def _run(
         started = time.perf_counter_ns()
         result = await job.func(*args, **kwargs)  # type: ignore[misc]
         duration_ns = time.perf_counter_ns() - started
-        stamp = _stamping.stamp(
+        stamp = job._stamp(
             store,
             call,
-            result,
-            created_ns,
-            duration_ns,
-            fingerprints,
-            keep=job.keep,
-            writable=writable,
-            strict=job.strict,
-            restore_outputs=job.restore_outputs,
-            function=job.keys.function,
-            label=lambda: job.label(args, kwargs),
+            args,
+            kwargs,
+            (result, created_ns, duration_ns, fingerprints),
+            job.keep,
+            writable,
         )
     finally:
         if lock is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 
-from . import _config, _counters, _log, _stamping
+from . import _config, _counters, _log
 from ._counters import LEASE_WAIT_NS, LEASE_WAITS
 from ._freshness import Call, Miss, stale
 from ._job import HASHES, JobSettings
@@ -285,6 +285,8 @@ class Job(JobSettings):
         With a *lease*, another machine running the same job is waited for,
         and its stamp's result returned (with no stamp written here).
         """
+        from . import _stamping  # a miss's: a hit never loads it
+
         writable = _stamping.prepare(store, call)
         # One caller per stamp runs the job (the lock is per stamp, so other
         # arguments never wait); the others wait, then find its stamp.
@@ -311,19 +313,14 @@ class Job(JobSettings):
             started = time.perf_counter_ns()
             result = self.func(*args, **kwargs)
             duration_ns = time.perf_counter_ns() - started
-            stamp = _stamping.stamp(
+            stamp = self._stamp(
                 store,
                 call,
-                result,
-                created_ns,
-                duration_ns,
-                fingerprints,
-                keep=keep,
-                writable=writable,
-                strict=self.strict,
-                restore_outputs=self.restore_outputs,
-                function=self.keys.function,
-                label=lambda: self.label(args, kwargs),
+                args,
+                kwargs,
+                (result, created_ns, duration_ns, fingerprints),
+                keep,
+                writable,
             )
             _counters.tick()
             return result, stamp

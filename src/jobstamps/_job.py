@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ._paths import PathSpec
     from ._protocol import Method
-    from ._stampfile import Stamp
+    from ._stampfile import Dependencies, Stamp
     from ._stampkey import StampKey
     from ._stats import Stats
 
@@ -241,3 +241,36 @@ class JobSettings:
         counts[RUNS] += 1
         if not force:
             counts[MISSES] += 1
+
+    def _stamp(
+        self,
+        store: DirectoryStore,
+        call: Call,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+        run: tuple[object, int, int, Dependencies],
+        keep: Callable[[object], object] | None,
+        writable: OSError | None,
+    ) -> Stamp | None:
+        """
+        :func:`._stamping.stamp` with this job's settings: the *run* of
+        ``func(*args, **kwargs)`` is its result, when it started and how
+        long it took, and the fingerprints taken before it.
+        """
+        from . import _stamping
+
+        result, created_ns, duration_ns, fingerprints = run
+        return _stamping.stamp(
+            store,
+            call,
+            result,
+            created_ns,
+            duration_ns,
+            fingerprints,
+            keep=keep,
+            writable=writable,
+            strict=self.strict,
+            restore_outputs=self.restore_outputs,
+            function=self.keys.function,
+            label=lambda: self.label(args, kwargs),
+        )

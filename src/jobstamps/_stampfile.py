@@ -43,7 +43,6 @@ try:
 except ImportError:  # pragma: no cover - other interpreters
     import pickle  # type: ignore[no-redef]
 
-from ._largewrite import ChecksumWriter, padding
 from ._payload import PAYLOAD_OFFSET as PAYLOAD_OFFSET
 from ._payload import Payload as Payload
 from ._payload import PayloadChangedError as PayloadChangedError
@@ -240,6 +239,8 @@ def write(file: BinaryIO, stamp: Stamp) -> None:
         file.write(prefix)
         if payload is not None:
             copy(payload, file)
+    from ._largewrite import ChecksumWriter, padding  # a hit never writes
+
     result: object = stamp.result
     meta = _meta(stamp)
     if isinstance(result, Pickling):
