@@ -516,6 +516,16 @@ class TestUsage:
         assert result.stderr.startswith(b"jobstamp: error: ")
         assert 0 == env.count
 
+    def test_error_names_the_file_even_when_a_word_holds_its_name(self, env):
+        """A dependency that can't be used is named in the error line, even one called "files"."""
+        (env.tmp / "files").mkdir()
+
+        result = env.run("--dependencies", "files", "--", "tool", cwd=env.tmp)
+
+        assert 2 == result.returncode
+        assert ["jobstamp: error: jobstamps dependencies must be files, and this is a directory; list the files in it instead: files"] == lines(result.stderr)
+        assert 0 == env.count
+
     def test_stamp_directory_and_abbreviations(self, env):
         """--stamp-directory puts stamps there; unique prefixes of options work, as in 0.0.20."""
         other = env.tmp / "other"

@@ -146,9 +146,12 @@ def _command_main(args: list[str]) -> int:
         error(f"error: {e}")
         return USAGE_ERROR
     except OSError as e:  # the stamp directory, a dependency that is a folder
+        # The path, unless the message names it already (quoted, as
+        # jobstamps' own messages do): a word of the message that happens
+        # to hold it is no mention.
         where = (
             f": {e.filename}"
-            if e.filename and str(e.filename) not in (e.strerror or "")
+            if e.filename and repr(str(e.filename)) not in (e.strerror or "")
             else ""
         )
         error(f"error: {e.strerror or e}{where}")
@@ -275,7 +278,8 @@ def _dry_run(
 def _environment(names: list[str]) -> tuple[tuple[str, str | None], ...]:
     if not names:
         return ()
-    from ._controls import env_names, environment
+    from ._controls import env_names
+    from ._key import environment
 
     try:
         return environment(env_names(names, "--env"))
