@@ -10,13 +10,11 @@ durations and the environment; nothing of stamps, keys or option syntax.
 
 from __future__ import annotations
 
-import os
+from ._key import names_in
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-Environment = tuple[tuple[str, str | None], ...]
 
 
 def ttl_problem(ns: int) -> str | None:
@@ -79,31 +77,6 @@ def duration_ns(value: object, name: str, *, negative_ok: bool = False) -> int:
     return ns
 
 
-def names_in(names: Iterable[str], what: str) -> tuple[str, ...]:
-    """
-    The names in *names*, given as the argument *what* (``env``,
-    ``ignore``): an iterable of strings, never a single one.
-
-    Raises:
-        TypeError: *names* is a single string, or holds something else.
-    """
-    if isinstance(names, str | bytes):
-        raise TypeError(
-            f"jobstamps: {what} must be an iterable of names, not the single "
-            f"name {names!r}; wrap it in a tuple: {what}=({names!r},)"
-        )
-    try:
-        given = tuple(names)
-    except TypeError:
-        raise TypeError(
-            f"jobstamps: {what} must be an iterable of names, not {names!r}"
-        ) from None
-    bad = next((name for name in given if not isinstance(name, str)), None)
-    if bad is not None:
-        raise TypeError(f"jobstamps: {what} must hold names (str), not {bad!r}")
-    return given
-
-
 def env_names(names: Iterable[str], what: str = "env") -> tuple[str, ...]:
     """
     The names of environment variables in *names*, sorted, each once.
@@ -120,13 +93,3 @@ def env_names(names: Iterable[str], what: str = "env") -> tuple[str, ...]:
                 f"{prefix}{what} takes names of environment variables, not {name!r}"
             )
     return tuple(sorted(set(given)))
-
-
-def environment(names: tuple[str, ...]) -> Environment:
-    """
-    ``(name, value)`` of each of *names* (from :func:`env_names`) as the
-    environment holds it now; None for a variable that is not set, which
-    differs from one set to the empty string.
-    """
-    environ = os.environ
-    return tuple((name, environ.get(name)) for name in names)

@@ -26,7 +26,6 @@ from . import _config, _counters, _log
 from ._counters import LEASE_WAIT_NS, LEASE_WAITS
 from ._freshness import Call, Miss, stale
 from ._job import HASHES, JobSettings
-from ._lock import StampLock
 from ._stampfile import NOT_WRITTEN, Stamp, unpickled
 
 TYPE_CHECKING = False
@@ -285,7 +284,8 @@ class Job(JobSettings):
         With a *lease*, another machine running the same job is waited for,
         and its stamp's result returned (with no stamp written here).
         """
-        from . import _stamping  # a miss's: a hit never loads it
+        from . import _stamping  # a miss's: a hit never loads them
+        from ._lock import StampLock
 
         writable = _stamping.prepare(store, call)
         # One caller per stamp runs the job (the lock is per stamp, so other

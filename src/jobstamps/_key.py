@@ -16,6 +16,8 @@ with the digest alone.
 
 from __future__ import annotations
 
+import os
+
 from ._code import FunctionType
 from ._code import blake2b as blake2b
 from ._code import function_name as function_name
@@ -288,12 +290,9 @@ class KeyBuilder:
         # a bound method's object, the environment variables of *env*.
         self._identity.encode_live(parts)
         if self._env:
-            from ._controls import environment
-
             encode(environment(self._env), parts, "env")
 
     def key(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> StampKey:
-        from ._controls import environment
         from ._stampkey import StampKey
 
         values = self.binder.bind(args, kwargs)
@@ -310,6 +309,39 @@ class KeyBuilder:
 
 
 def _names(ignore: Iterable[str]) -> frozenset[str]:
-    from ._controls import names_in
-
     return frozenset(names_in(ignore, "ignore"))
+
+
+def names_in(names: Iterable[str], what: str) -> tuple[str, ...]:
+    """
+    The names in *names*, given as the argument *what* (``env``,
+    ``ignore``): an iterable of strings, never a single one.
+
+    Raises:
+        TypeError: *names* is a single string, or holds something else.
+    """
+    if isinstance(names, str | bytes):
+        raise TypeError(
+            f"jobstamps: {what} must be an iterable of names, not the single "
+            f"name {names!r}; wrap it in a tuple: {what}=({names!r},)"
+        )
+    try:
+        given = tuple(names)
+    except TypeError:
+        raise TypeError(
+            f"jobstamps: {what} must be an iterable of names, not {names!r}"
+        ) from None
+    bad = next((name for name in given if not isinstance(name, str)), None)
+    if bad is not None:
+        raise TypeError(f"jobstamps: {what} must hold names (str), not {bad!r}")
+    return given
+
+
+def environment(names: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """
+    ``(name, value)`` of each of *names* (from :func:`._controls.env_names`) as the
+    environment holds it now; None for a variable that is not set, which
+    differs from one set to the empty string.
+    """
+    environ = os.environ
+    return tuple((name, environ.get(name)) for name in names)
