@@ -5,10 +5,17 @@ environment (target at most 1.5x), 0.0.20's cached ``jobstamp -- true``,
 ``python -c pass`` (the interpreter's own floor) and, for reference, the
 imports a console script of jobstamps pays before it can serve a hit.
 Timed with hyperfine when it is on PATH, else with a loop of ``subprocess``.
+
+On a shared virtual machine those times swing by a third from one run to the
+next (the empty script alone measured 24 to 33 ms in three runs of an hour),
+so where valgrind is installed the same processes are also counted in
+instructions (callgrind), which are the same in every run: the target is
+checked on both.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -80,3 +87,42 @@ def run(bench: Bench) -> None:
         m[IMPORTS] / empty,
     )
     r.scenarios["7"] = m
+    if have_cli and shutil.which("valgrind"):
+        _instructions(bench, commands, env)
+
+
+def _instructions(
+    bench: Bench, commands: dict[str, list[str]], env: dict[str, str]
+) -> None:
+    counted = {name: _count(argv, env) for name, argv in commands.items()}
+    r = bench.report
+    title = "7. whole process, instructions (callgrind)"
+    r.table(title, [(k, f"{v / 1e6:.1f} M", "") for k, v in counted.items()])
+    p = r.panel("7i", title, {k: v / 1e6 for k, v in counted.items()}, "M instr.")
+    p.ratio(
+        "S7 instructions: cached jobstamp -- true / empty console script",
+        PROJECT,
+        EMPTY,
+        1.5,
+    )
+    r.info(
+        "S7 instructions: 0.0.20 cached jobstamp -- true / empty console script",
+        counted[LEGACY_CLI] / counted[EMPTY],
+    )
+    r.scenarios["7i"] = counted
+
+
+def _count(argv: list[str], env: dict[str, str]) -> float:
+    # Instructions of one run of *argv*, by callgrind (the same every run).
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"callgrind said: {done.stderr[-500:]}")
+    return float(found.group(1))
