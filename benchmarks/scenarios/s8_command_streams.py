@@ -184,7 +184,9 @@ def _listing(bench: Bench, jobstamp: str) -> None:
     os.sync()
     env = clean_env()
     ls = f"{shlex.quote(jobstamp)} cache ls --stamp-directory {root} > /dev/null"
-    m = _time({LS: ("", ls), LS_R: ("", f"ls -lR {root} > /dev/null")}, bench.rounds, env)
+    m = _time(
+        {LS: ("", ls), LS_R: ("", f"ls -lR {root} > /dev/null")}, bench.rounds, env
+    )
     rss = _peak([jobstamp, "cache", "ls", "--stamp-directory", str(root)], env)
     shutil.rmtree(root)
     r = bench.report
