@@ -5,6 +5,7 @@ hold them, bounded by a time-to-live and a wait, never in the way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -499,6 +500,100 @@ class TestOneRunAcrossMachines:
 
         assert (1, "a") == first.outcome()
         assert ["a", "b"] == holder.runs
+
+
+class AsyncHolder(Holder):
+    """
+    A Holder whose jobs are ``async def`` (closing over the plain job, which
+    is not their identity).
+    """
+
+    def body(self, machine):
+        job = super().body(machine)
+
+        async def ajob(x):
+            return job(x)
+
+        return ajob
+
+
+class TestAsync:
+    def test_waiter_awaits_the_holders_stamp(self, fleet, log):
+        """An await that misses while another machine runs the job waits for it, with the event loop running on, and returns its stamp without running."""
+        holder = AsyncHolder()
+        a = fleet.machine("a", holder.body("a"), ignore=("job",))
+        b = fleet.machine("b", holder.body("b"), ignore=("job",))
+        first = Background(lambda: asyncio.run(a(1)))
+        assert holder.started.wait(10)
+        ticks = []
+
+        async def waiter():
+            async def tick():
+                while True:
+                    ticks.append(1)
+                    await asyncio.sleep(0.01)
+
+                    if "waiting up to 300 s" in log() and len(ticks) == 5:
+                        holder.let_go()
+
+            ticking = asyncio.ensure_future(tick())
+            try:
+                return await b(1)
+            finally:
+                ticking.cancel()
+
+        assert (1, "a") == asyncio.run(waiter())
+        assert (1, "a") == first.outcome()
+        assert ["a"] == holder.runs
+        assert 5 <= len(ticks)
+        assert re.search(r"hit after waiting \d+\.\d\d s", log())
+        waited, ran = b.stats(), a.stats()
+        assert (1, 0, 1) == (waited.hits, waited.runs, waited.lease_waits)
+        assert (0, 1, 0) == (ran.hits, ran.runs, ran.lease_waits)
+
+    def test_holder_holds_and_releases(self, fleet, client, prefix):
+        """An async job on a miss holds the stamp's lease while it runs, and releases it once its stamp is published."""
+        seen = []
+
+        async def job(x):
+            seen.append(lease_keys(client, prefix))
+            return x
+
+        f = fleet.machine("a", job, ignore=("client", "prefix", "seen"))
+        assert 1 == asyncio.run(f(1))
+
+        assert 1 == len(seen[0])
+        assert {} == lease_keys(client, prefix)
+        assert {} == lease_keys(client, prefix, failed=True)
+
+    def test_cancelled_waiter_holds_no_lease(self, fleet, log, client, prefix):
+        """An await cancelled while it waits leaves no lease behind, even one it could only take after it was cancelled."""
+        holder = AsyncHolder()
+        a = fleet.machine("a", holder.body("a"), ignore=("job",))
+        b = fleet.machine("b", holder.body("b"), ignore=("job",))
+        first = Background(lambda: asyncio.run(a(1)))
+        assert holder.started.wait(10)
+        (held_by_a,) = lease_keys(client, prefix)
+
+        async def give_up():
+            waiting = asyncio.ensure_future(b(1))
+            while "waiting up to 300 s" not in log():
+                await asyncio.sleep(0.005)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+
+        asyncio.run(give_up())
+        # As if "a" had died: its lease expires, and the cancelled waiter's
+        # thread takes it over, then gives it up at once.
+        client.delete(held_by_a)
+        eventually(lambda: "with no stamp: its waiters run at once" in log())
+        eventually(lambda: {} == lease_keys(client, prefix))
+        holder.let_go()
+
+        assert (1, "a") == first.outcome()
+        assert ["a"] == holder.runs
+        assert 1 == len(lease_keys(client, prefix, failed=True))
 
 
 class TestRemoteFailures:

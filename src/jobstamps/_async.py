@@ -15,7 +15,9 @@ fingerprint, stamp, count); this module only orders them around an
   its default executor is held up. The lock belongs to the task: a task
   that awaits its own stamp again while running it runs it rather than wait
   for itself.
-- A remote store is read and written from such a thread too.
+- A remote store is read and written from such a thread too, and another
+  machine's run of the stamp (its lease, :mod:`._lease`) is waited for in
+  one.
 
 Imported only for ``async def`` functions. Knows asyncio and the job's
 steps; nothing of keys, stamp files or stores.
@@ -29,6 +31,7 @@ import threading
 import time
 
 from . import _config, _counters, _log, _stamping
+from ._counters import LEASE_WAIT_NS, LEASE_WAITS
 from ._lock import StampLock
 
 TYPE_CHECKING = False
@@ -38,8 +41,9 @@ if TYPE_CHECKING:
 
     from ._core import Job
     from ._freshness import Call
+    from ._lease import Lease
     from ._protocol import Method
-    from ._stampfile import Stamp
+    from ._stampfile import Dependencies, Stamp
     from ._store import DirectoryStore
 
 # What waiters of a run learn when its owner was cancelled: try again.
@@ -134,9 +138,12 @@ async def _run(
     """
     Ask the remote store, then run the body under the stamp's lock (held by
     *owner*; None when the task holds it already) and stamp its result.
+    With a remote store that holds leases, another machine running the same
+    job is waited for (in a thread), as by a call of a plain function.
     """
     max_age_ns = job.max_age_ns
     remote = None
+    lease = None
     if not force and (job.remote is not None or _config.store_url()):
         remote = await in_thread(job._remote)
         if remote is not None:
@@ -145,38 +152,77 @@ async def _run(
             )
             if fetched is None:
                 return result, None
+            if job.lease and _shares(method):
+                lease = job._lease(remote, store, call, max_age_ns)
     writable = _stamping.prepare(store, call)
     lock = None if owner is None else StampLock(call.path, owner)
-    if lock is not None:
-        await _acquire(lock)
+    stamp = None
     try:
-        if not force:
-            result, miss = job._local(store, call, method, max_age_ns)
-            if miss is None:
-                return result, None
-        created_ns, fingerprints = _stamping.begin(call, method, job.restore_outputs)
-        job._ran(store, force)
-        started = time.perf_counter_ns()
-        result = await job.func(*args, **kwargs)  # type: ignore[misc]
-        duration_ns = time.perf_counter_ns() - started
-        stamp = job._stamp(
-            store,
-            call,
-            args,
-            kwargs,
-            (result, created_ns, duration_ns, fingerprints),
-            job.keep,
-            writable,
-        )
-    finally:
         if lock is not None:
-            lock.__exit__(None, None, None)
-    _counters.tick()
-    if stamp is not None and (remote or force) and _shares(method):
-        remote = remote or await in_thread(job._remote)
-        if remote is not None:
-            await in_thread(job._publish, remote, store, call.path, stamp)
-    return result, stamp
+            await _acquire(lock)
+        try:
+            if not force:
+                result, miss = job._local(store, call, method, max_age_ns)
+                if miss is None:
+                    return result, None
+            created_ns, fingerprints = _stamping.begin(
+                call, method, job.restore_outputs
+            )
+            if lease is not None and await _wait_or_take(lease, fingerprints):
+                return lease.result, None  # a remote hit, as in Job._run
+            job._ran(store, force)
+            started = time.perf_counter_ns()
+            result = await job.func(*args, **kwargs)  # type: ignore[misc]
+            duration_ns = time.perf_counter_ns() - started
+            stamp = job._stamp(
+                store,
+                call,
+                args,
+                kwargs,
+                (result, created_ns, duration_ns, fingerprints),
+                job.keep,
+                writable,
+            )
+        finally:
+            if lock is not None:
+                lock.__exit__(None, None, None)
+        _counters.tick()
+        if stamp is not None and (remote or force) and _shares(method):
+            remote = remote or await in_thread(job._remote)
+            if remote is not None:
+                await in_thread(job._publish, remote, store, call.path, stamp)
+        return result, stamp
+    finally:
+        if lease is not None:
+            # Once published, as in Job.call; the thread releases the lease
+            # even if this task is cancelled while it does.
+            await in_thread(lease.release, stamp is not None)
+            if lease.waited_ns:
+                counts = job._counts(store)
+                counts[LEASE_WAITS] += 1
+                counts[LEASE_WAIT_NS] += lease.waited_ns
+
+
+async def _wait_or_take(lease: Lease, fingerprints: Dependencies) -> bool:
+    """
+    :meth:`._lease.Lease.wait_or_take` in a thread of its own. A caller
+    cancelled while waiting holds no lease: a lease the thread takes after
+    that, it gives up (marked failed, so that others do not wait for it);
+    one taken before, the caller gives up on its way out.
+    """
+    abandoned = False
+
+    def wait() -> bool:
+        found = lease.wait_or_take(fingerprints)
+        if abandoned:
+            lease.release(published=False)
+        return found
+
+    try:
+        return bool(await in_thread(wait))
+    except BaseException:
+        abandoned = True
+        raise
 
 
 def in_thread(func: Callable[..., Any], *args: object) -> asyncio.Future[Any]:
