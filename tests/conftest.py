@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, settings
 from jobstamps import _counters
 
 # A real redis-server on a free loopback port: fixtures redis_url (one for the
-# session) and redis_server (one per test, which it may kill).
-from .redis_server import _redis_server, _redis_url  # noqa: F401
+# session), redis_server (one per test, which it may kill) and prefix (the
+# test's own keys on the session's server).
+from .redis_server import _prefix, _redis_server, _redis_url  # noqa: F401
 
 # A real S3 server (moto) on a free loopback port: s3_url (a location of the
 # test's own on one server for the session) and s3_server (one per test).

@@ -2,8 +2,7 @@
 A real redis-server on a free loopback port, for tests.
 
 Import the fixtures into a test module to use them. Without redis-server the
-tests that need it are skipped, except on CI (``$CI`` set), where they fail:
-a CI that silently skips them would test nothing.
+tests that need it are skipped, except on CI (``$CI`` set), where they fail.
 """
 
 from __future__ import annotations
@@ -11,89 +10,51 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import time
 
 import pytest
 
-STARTUP_SECONDS = 10.0
+from .loopback import LoopbackServer, unavailable
 
 
-def free_port() -> int:
+class RedisServer(LoopbackServer):
     """
-    A loopback TCP port nothing listens on right now.
-    """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def ping(port: int, timeout: float = 0.2) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-class RedisServer:
-    """
-    One redis-server process, without persistence, killed by :meth:`stop`.
+    One redis-server process, without persistence.
     """
 
     def __init__(self, executable: str, directory: str) -> None:
-        self.executable = executable
+        super().__init__(executable)
         self.directory = directory
-        self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        # The port may be taken between free_port() and redis binding it.
-        for _ in range(3):
-            self.port = free_port()
-            self._process = subprocess.Popen(
-                [
-                    self.executable,
-                    "--port", str(self.port),
-                    "--bind", "127.0.0.1",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", self.directory,
-                    "--daemonize", "no",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while time.monotonic() < deadline and self._process.poll() is None:
-                if ping(self.port):
-                    return
-                time.sleep(0.01)
-            self.stop()
-        raise RuntimeError(f"{self.executable} did not answer PING")
+    def command(self) -> list[str]:
+        return [
+            self.executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self.directory,
+            "--daemonize", "no",
+        ]  # fmt: skip
 
-    def stop(self) -> None:
-        """
-        Kill the server at once, as a crash would.
-        """
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.2
+            ) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
 
 def _executable() -> str:
     executable = shutil.which("redis-server")
     if executable is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; it is required on CI")
-        pytest.skip(message)
+        unavailable("redis-server is not installed (apt-get install redis-server)")
     return executable
 
 
@@ -121,3 +82,11 @@ def _redis_server(tmp_path: object) -> object:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(name="prefix")
+def _prefix() -> str:
+    """
+    A Redis key prefix of the test's own, on the shared server.
+    """
+    return f"jobstamps-test-{os.urandom(6).hex()}:"

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
-from .redis_server import free_port
+from .loopback import LoopbackServer, unavailable
 
-STARTUP_SECONDS = 20.0
 # moto accepts any credentials; s3fs, botocore and the processes the tests
 # start read these from the environment.
 CREDENTIALS = {
@@ -31,23 +28,13 @@ CREDENTIALS = {
 }
 
 
-def answers(endpoint: str, timeout: float = 0.5) -> bool:
-    try:
-        with urllib.request.urlopen(endpoint, timeout=timeout) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-class S3Server:
+class S3Server(LoopbackServer):
     """
-    One moto server process, all in memory, killed by :meth:`stop`.
+    One moto server process, all in memory.
     """
 
-    def __init__(self, executable: str) -> None:
-        self.executable = executable
-        self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
+    startup_seconds = 20.0
+    poll_seconds = 0.05
 
     @property
     def endpoint(self) -> str:
@@ -60,22 +47,15 @@ class S3Server:
         """
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
 
-    def start(self) -> None:
-        # The port may be taken between free_port() and the server binding it.
-        for _ in range(3):
-            self.port = free_port()
-            self._process = subprocess.Popen(
-                [self.executable, "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while time.monotonic() < deadline and self._process.poll() is None:
-                if answers(self.endpoint):
-                    return
-                time.sleep(0.05)
-            self.stop()
-        raise RuntimeError(f"{self.executable} did not answer")
+    def command(self) -> list[str]:
+        return [self.executable, "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.endpoint, timeout=0.5) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
     def create_bucket(self, name: str) -> None:
         import botocore.session
@@ -92,23 +72,11 @@ class S3Server:
         finally:
             client.close()
 
-    def stop(self) -> None:
-        """
-        Kill the server at once, as a crash would.
-        """
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
-
 
 def _executable() -> str:
     executable = shutil.which("moto_server", path=os.path.dirname(sys.executable))
     if executable is None:
-        message = "moto_server is not installed (pip install 'moto[server]')"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; it is required on CI")
-        pytest.skip(message)
+        unavailable("moto_server is not installed (pip install 'moto[server]')")
     return executable
 
 
@@ -117,9 +85,7 @@ def _started() -> S3Server:
     try:
         server.start()
     except RuntimeError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"{e}; it is required on CI")
-        pytest.skip(str(e))
+        unavailable(str(e))
     return server
 
 

@@ -1,5 +1,6 @@
 """
-Hypothesis strategies for jobstamps' tests.
+Hypothesis strategies for jobstamps' tests, and helpers for the stamps they
+make.
 """
 
 from __future__ import annotations
@@ -271,3 +272,25 @@ def pairs(values: st.SearchStrategy[object]) -> st.SearchStrategy[tuple[object, 
         values.map(lambda value: (value, rebuilt(value))),
         values.map(lambda value: (value, twin(value))),
     )
+
+
+def same(a, b):
+    """
+    Whether two stamps hold the same record (results compared as bytes).
+    """
+    return (a.created_ns, a.duration_ns, a.dependencies, a.outputs, bytes(a.result)) == (
+        b.created_ns,
+        b.duration_ns,
+        b.dependencies,
+        b.outputs,
+        bytes(b.result),
+    )
+
+
+def sample():
+    """
+    A small stamp with one dependency and one output.
+    """
+    from jobstamps._stampfile import Stamp
+
+    return Stamp(1, 5, (("a", (1, 2, "d", 3)),), ("out",), b"result")

@@ -911,7 +911,7 @@ class TestDirectoryOutputs:
 class TestWarningsNameTheCaller:
     def test_remote_failure(self, tmp_path, monkeypatch):
         """A remote store that fails warns at the line that called the function."""
-        from .redis_server import free_port
+        from .loopback import free_port
 
         @jobstamped(
             store=f"redis://127.0.0.1:{free_port()}/0",
@@ -930,7 +930,7 @@ class TestWarningsNameTheCaller:
         """So does a call through jobstamp.run, a few frames deeper."""
         from jobstamps import jobstamp
 
-        from .redis_server import free_port
+        from .loopback import free_port
 
         monkeypatch.setenv("JOBSTAMPS_STORE", f"redis://127.0.0.1:{free_port()}/0")
         monkeypatch.setenv("JOBSTAMPS_SECRET", "a secret for the tests of warnings")

@@ -30,7 +30,7 @@ from jobstamps.remote._guard import GuardedLeasingStore, GuardedStore, guarded
 from jobstamps.remote._redis import LEASE_PREFIX, RedisStore
 from jobstamps.remote._sealed import SealedLeasingStore, SealedStore
 
-from .redis_server import free_port
+from .loopback import free_port
 
 SECRET = "a secret shared by the CI machines"
 KEY = "tests.f-0123456789abcdef/" + "ab" * 32
@@ -44,14 +44,6 @@ def _reset():
     _common._warned.clear()
     yield
     _common._warned.clear()
-
-
-@pytest.fixture(name="prefix")
-def _prefix():
-    """
-    A Redis key prefix of the test's own, on the shared server.
-    """
-    return f"jobstamps-test-{os.urandom(6).hex()}:"
 
 
 @pytest.fixture(name="client")

@@ -24,7 +24,7 @@ from jobstamps.remote._guard import GuardedStore, RemoteTimeoutError
 from jobstamps.remote._redis import RedisStore
 from jobstamps.remote._sealed import SealedStore, seal, unseal
 
-from .redis_server import free_port
+from .loopback import free_port
 
 SECRET = b"a shared secret for these tests"
 OTHER_SECRET = b"another secret, not the one used"
@@ -40,14 +40,6 @@ def _reset(monkeypatch):
     _common._warned.clear()
     yield
     _common._warned.clear()
-
-
-@pytest.fixture(name="prefix")
-def _prefix():
-    """
-    A Redis key prefix of the test's own, on the shared server.
-    """
-    return f"jobstamps-test-{os.urandom(6).hex()}:"
 
 
 @pytest.fixture(name="memory_url")

@@ -26,7 +26,7 @@ from jobstamps._stampfile import KEY_CONTEXT
 from jobstamps._store import read_stamp
 from jobstamps.exceptions import JobstampsWarning, RemoteStoreError
 
-from .redis_server import free_port
+from .loopback import free_port
 
 SECRET = "a secret shared by the CI machines"
 OLD = time.time() - 3600  # an mtime far outside the racy window

@@ -19,25 +19,11 @@ from jobstamps._stampfile import (
     unpack,
 )
 
-from .strategies import stamps
+from .strategies import same, sample, stamps
 
 
 def as_bytes(stamp):
     return b"".join(bytes(part) for part in pack(stamp))
-
-
-def same(a, b):
-    return (a.created_ns, a.duration_ns, a.dependencies, a.outputs, bytes(a.result)) == (
-        b.created_ns,
-        b.duration_ns,
-        b.dependencies,
-        b.outputs,
-        bytes(b.result),
-    )
-
-
-def sample():
-    return Stamp(1, 5, (("a", (1, 2, "d", 3)),), ("out",), b"result")
 
 
 @given(stamps)

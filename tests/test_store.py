@@ -13,21 +13,7 @@ from hypothesis import given
 from jobstamps._stampfile import Pickling, Stamp, StampFormatError, unpack
 from jobstamps._store import DirectoryStore, function_folder
 
-from .strategies import stamps
-
-
-def same(a, b):
-    return (a.created_ns, a.duration_ns, a.dependencies, a.outputs, bytes(a.result)) == (
-        b.created_ns,
-        b.duration_ns,
-        b.dependencies,
-        b.outputs,
-        bytes(b.result),
-    )
-
-
-def sample():
-    return Stamp(1, 5, (("a", (1, 2, "d", 3)),), ("out",), b"result")
+from .strategies import same, sample, stamps
 
 
 @given(stamps)
