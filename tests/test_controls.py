@@ -235,21 +235,6 @@ class TestEnv:
         ) == cli("--env", "A=1", "--", "true")
 
 
-class TestIgnore:
-    def test_ignored_parameter_shares_the_stamp(self):
-        """f(1, verbose=True) hits the stamp of f(1, verbose=False)."""
-        runs = []
-
-        @jobstamped(ignore=("verbose", "runs"))
-        def f(x, verbose=False):
-            runs.append((x, verbose))
-            return x
-
-        assert 1 == f(1, verbose=False)
-        assert 1 == f(1, verbose=True)
-        assert [(1, False)] == runs
-
-
 class TestCacheIf:
     def test_a_false_answer_never_stamps(self):
         """A result cache_if refuses is returned, never stamped: every call runs."""

@@ -5,21 +5,9 @@ with attributes of their own.
 
 from __future__ import annotations
 
-import threading
-
 from jobstamps import jobstamped
 
-
-def in_thread(call, timeout=30):
-    """
-    call() in another thread; a deadlock fails the test instead of hanging it.
-    """
-    outcome = []
-    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), "deadlocked"
-    return outcome[0]
+from .deadlocks import in_thread
 
 
 class TestStacking:

@@ -15,6 +15,8 @@ import pytest
 import jobstamps
 from jobstamps import jobstamp
 
+from .deadlocks import in_thread
+
 OLD = time.time() - 3600
 METHODS = [jobstamp.MTimeMethod, jobstamp.HashMethod]
 
@@ -294,18 +296,6 @@ def test_lambdas_do_not_share_stamps(cwd):
     assert 500 == jobstamp.run(lambda x: x * 100, 5)
 
 
-def run_in_thread(call, timeout=30):
-    """
-    call() in another thread; a deadlock fails the test instead of hanging it.
-    """
-    outcome = []
-    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), "deadlocked"
-    return outcome[0]
-
-
 def test_run_of_a_decorated_function(cwd):
     """jobstamp.run(g) of a stamped g runs, stamps its own result, and does not deadlock."""
     runs = []
@@ -315,8 +305,8 @@ def test_run_of_a_decorated_function(cwd):
         runs.append(x)
         return x * 2
 
-    assert 4 == run_in_thread(lambda: jobstamp.run(g, 2))
-    assert 4 == run_in_thread(lambda: jobstamp.run(g, 2))
+    assert 4 == in_thread(lambda: jobstamp.run(g, 2))
+    assert 4 == in_thread(lambda: jobstamp.run(g, 2))
     assert 4 == g(2)
     assert [2] == runs
     assert jobstamp.out_of_date(g, 2) is None
@@ -332,7 +322,7 @@ def test_a_stamp_asked_for_while_it_is_being_made_does_not_wait(cwd):
             return jobstamp.run(outer, x, True, jobstamps_ignore=("nested", "runs"))
         return x
 
-    assert 3 == run_in_thread(lambda: jobstamp.run(outer, 3, False, jobstamps_ignore=("nested", "runs")))
+    assert 3 == in_thread(lambda: jobstamp.run(outer, 3, False, jobstamps_ignore=("nested", "runs")))
     assert [False, True] == runs
     assert 3 == jobstamp.run(outer, 3, False, jobstamps_ignore=("nested", "runs"))
     assert [False, True] == runs
