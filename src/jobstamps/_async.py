@@ -31,7 +31,6 @@ import threading
 import time
 
 from . import _config, _counters, _log, _stamping
-from ._counters import LEASE_WAIT_NS, LEASE_WAITS
 from ._lock import StampLock
 
 TYPE_CHECKING = False
@@ -197,10 +196,7 @@ async def _run(
             # Once published, as in Job.call; the thread releases the lease
             # even if this task is cancelled while it does.
             await in_thread(lease.release, stamp is not None)
-            if lease.waited_ns:
-                counts = job._counts(store)
-                counts[LEASE_WAITS] += 1
-                counts[LEASE_WAIT_NS] += lease.waited_ns
+            job._waited(store, lease.waited_ns)
 
 
 async def _wait_or_take(lease: Lease, fingerprints: Dependencies) -> bool:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 
 from . import _config, _counters, _log
-from ._counters import LEASE_WAIT_NS, LEASE_WAITS
 from ._freshness import Call, Miss, stale
 from ._job import HASHES, JobSettings
 from ._stampfile import NOT_WRITTEN, Stamp, unpickled
@@ -137,10 +136,7 @@ class Job(JobSettings):
             if lease is not None:
                 # Once published: waiters then find the stamp.
                 lease.release(published=stamp is not None)
-                if lease.waited_ns:
-                    counts = self._counts(store)
-                    counts[LEASE_WAITS] += 1
-                    counts[LEASE_WAIT_NS] += lease.waited_ns
+                self._waited(store, lease.waited_ns)
         return result
 
     def out_of_date(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from . import _config, _counters, _log, _methods, _paths
-from ._counters import HITS, MISSES, RUNS, SAVED_NS
+from ._counters import HITS, LEASE_WAIT_NS, LEASE_WAITS, MISSES, RUNS, SAVED_NS
 from ._freshness import Call
 from ._key import KeyBuilder
 from ._stampfile import KEY_CONTEXT
@@ -241,6 +241,13 @@ class JobSettings:
         counts[RUNS] += 1
         if not force:
             counts[MISSES] += 1
+
+    def _waited(self, store: DirectoryStore, waited_ns: int) -> None:
+        # A call that waited for another machine's lease (0: it did not).
+        if waited_ns:
+            counts = self._counts(store)
+            counts[LEASE_WAITS] += 1
+            counts[LEASE_WAIT_NS] += waited_ns
 
     def _stamp(
         self,
